@@ -1,0 +1,167 @@
+"""params.yaml, read once into frozen, typed dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ecglatent.errors import ConfigError
+
+MIRROR_ENV = "ECGLATENT_DATA_MIRROR"
+PARAMS_ENV = "ECGLATENT_PARAMS"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    mirror: str | None = None
+    raw_dir: str = "data/raw"
+    databases: tuple[str, ...] = ("ptb-xl", "mitdb")
+    subset: int = 0
+    ptbxl_rate: int = 500
+    physionet_versions: dict[str, str] = field(
+        default_factory=lambda: {"ptb-xl": "1.0.3", "mitdb": "1.0.0", "incartdb": "1.0.0"}
+    )
+
+    def mirror_dir(self) -> Path | None:
+        """The mirror folder: the param wins, then the environment, else None (download)."""
+        value = self.mirror or os.environ.get(MIRROR_ENV)
+        return Path(value).expanduser() if value else None
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    out_dir: str = "data/beats"
+    bandpass_hz: tuple[float, float] = (0.5, 40.0)
+    filter_order: int = 2
+    target_fs: dict[str, int] = field(
+        default_factory=lambda: {"ptb-xl": 500, "mitdb": 360, "incartdb": 257}
+    )
+    beat_before_ms: float = 400.0
+    beat_after_ms: float = 400.0
+    min_duration_s: float = 8.0
+    flat_lead_std_mv: float = 0.005
+    magnitude_threshold_mv: float = 0.02
+    autocorr_mean_threshold: float = 0.7
+    autocorr_max_threshold: float = 0.85
+    min_beats: int = 4
+    rpeak_detector: str = "ecglatent"
+    mitdb_leads: tuple[str, ...] = ("MLII", "other")
+    # Worker processes for the beats stage; 0 = one per CPU core.
+    n_jobs: int = 0
+
+    def window(self, fs: float) -> tuple[int, int]:
+        """Samples before and after the R peak at rate ``fs``."""
+        return round(self.beat_before_ms * fs / 1000), round(self.beat_after_ms * fs / 1000)
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    out_dir: str = "data/splits"
+    task_name: str = "mi"
+    positive_superclasses: tuple[str, ...] = ("MI",)
+    positive_codes: tuple[str, ...] = ()
+    min_likelihood: float = 0.0
+    test_fraction: float = 0.15
+    n_folds: int = 5
+    val_fraction: float = 0.15
+    mitdb_val_fraction: float = 0.2
+    mitdb_positive_class: str = "V"
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int = 42
+    data: DataConfig = field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys with their path."""
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"params.yaml: '{where}' must be a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(
+            f"params.yaml: unknown key(s) {unknown} under '{where or 'top level'}'; "
+            f"known: {sorted(names)}"
+        )
+    kwargs = {}
+    for name, value in raw.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}".lstrip("."))
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"params.yaml: '{where}' must be a list, got {value!r}")
+        item = args[0] if args else Any
+        return tuple(_coerce(item, v, where) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"params.yaml: '{where}' must be a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if hint is Any:
+        return value
+    try:
+        if hint is bool and not isinstance(value, bool):
+            raise TypeError
+        if hint in (int, float, str, bool):
+            if hint is int and isinstance(value, float) and not value.is_integer():
+                raise TypeError
+            return hint(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"params.yaml: '{where}' must be {hint.__name__}, got {value!r}"
+        ) from None
+    return value
+
+
+def load_params(path: str | os.PathLike[str] | None = None) -> Params:
+    """Read params.yaml (or ``$ECGLATENT_PARAMS``) into :class:`Params`."""
+    path = Path(path or os.environ.get(PARAMS_ENV, "params.yaml"))
+    if not path.exists():
+        raise ConfigError(
+            f"{path} not found: run from the repository root or pass --params PATH"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    params = _build(Params, raw, "")
+    _validate(params)
+    return params
+
+
+def _validate(p: Params) -> None:
+    lo, hi = p.preprocess.bandpass_hz
+    if not 0 <= lo < hi:
+        raise ConfigError(f"params.yaml: preprocess.bandpass_hz must be [low, high] with low < high, got {[lo, hi]}")
+    if not 0 < p.split.test_fraction < 1 or not 0 < p.split.val_fraction < 1:
+        raise ConfigError("params.yaml: split.test_fraction and split.val_fraction must lie in (0, 1)")
+    if p.data.subset < 0:
+        raise ConfigError("params.yaml: data.subset must be 0 (all) or a positive count")
+    unknown = set(p.data.databases) - {"ptb-xl", "mitdb", "incartdb"}
+    if unknown:
+        raise ConfigError(f"params.yaml: data.databases has unknown database(s) {sorted(unknown)}")

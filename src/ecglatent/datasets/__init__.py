@@ -1,0 +1,1 @@
+"""Beat tables on disk and the splits over them."""

@@ -1,0 +1,1 @@
+"""Pure numpy/scipy signal processing on arrays: no I/O, no torch."""

@@ -1,0 +1,53 @@
+"""Shared fixtures: the real-data mirror and WFDB records written by the tests themselves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def mirror_dir() -> Path:
+    """The shared PhysioNet mirror ($ECGLATENT_DATA_MIRROR, else ../shared/data)."""
+    return Path(os.environ.get("ECGLATENT_DATA_MIRROR", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    path = mirror_dir()
+    if not (path / "ptb-xl").is_dir() or not (path / "mitdb").is_dir():
+        pytest.fail(
+            f"real-data mirror not found at {path}: set ECGLATENT_DATA_MIRROR to a folder "
+            "holding ptb-xl/ and mitdb/ in PhysioNet's layout"
+        )
+    return path
+
+
+def write_wfdb(
+    directory: Path,
+    name: str,
+    signal: np.ndarray,
+    fs: float,
+    leads: list[str] | tuple[str, ...],
+    units: str = "mV",
+) -> Path:
+    """Write (leads, samples) as a 16-bit WFDB record; returns the path without extension."""
+    directory.mkdir(parents=True, exist_ok=True)
+    sig = np.asarray(signal, dtype=np.float64).T
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=[units] * sig.shape[1],
+        sig_name=list(leads),
+        p_signal=sig,
+        fmt=["16"] * sig.shape[1],
+        adc_gain=[1000.0 if units == "mV" else 1.0] * sig.shape[1],
+        baseline=[0] * sig.shape[1],
+        write_dir=str(directory),
+    )
+    return directory / name
