@@ -1,43 +1,93 @@
-"""`ecglatent <stage>`: one CLI for DVC stages, MLproject entry points and people."""
+"""`ecglatent <command>`: one CLI for DVC stages, MLproject entry points and people."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 from ecglatent.errors import EcglatentError
 
 
-def main(argv: list[str] | None = None) -> int:
+def _fetch(params, args) -> None:
+    from ecglatent.pipeline.fetch import run_fetch
+
+    run_fetch(params)
+
+
+def _beats(params, args) -> None:
+    from ecglatent.pipeline.beats import run_beats
+
+    run_beats(params)
+
+
+def _split(params, args) -> None:
+    from ecglatent.pipeline.split import run_split
+
+    run_split(params)
+
+
+def _datasets(params, args) -> list[str]:
+    return [args.dataset] if args.dataset else list(params.vae.datasets)
+
+
+def _pretrain(params, args) -> None:
+    from ecglatent.pipeline.vae_train import run_pretrain
+
+    for ds in _datasets(params, args):
+        run_pretrain(params, ds)
+
+
+def _finetune(params, args) -> None:
+    from ecglatent.pipeline.vae_train import run_finetune
+
+    for ds in _datasets(params, args):
+        run_finetune(params, ds)
+
+
+def _evaluate(params, args) -> None:
+    from ecglatent.pipeline.vae_evaluate import run_evaluate
+
+    run_evaluate(params)
+
+
+COMMANDS: dict[str, tuple[str, Callable]] = {
+    "fetch": ("get PTB-XL / MIT-BIH from PhysioNet or a mirror into data/raw", _fetch),
+    "beats": ("R peaks, beats, quality filters, median beats, RR features", _beats),
+    "split": ("labels and patient-grouped, stratified splits", _split),
+    "pretrain": ("pretrain the β-VAEs (reconstruction + β·KL)", _pretrain),
+    "finetune": ("two-step fine-tune with the prediction head (+ γ·BCE)", _finetune),
+    "evaluate": ("probes, baselines, Table 1, plots, MLflow registry", _evaluate),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecglatent", description=__doc__)
     parser.add_argument("--params", default=None, help="params file (default: params.yaml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("fetch", help="get PTB-XL / MIT-BIH from PhysioNet or a mirror into data/raw")
-    sub.add_parser("beats", help="R peaks, beats, quality filters, median beats, RR features")
-    sub.add_parser("split", help="labels and patient-grouped, stratified splits")
-    args = parser.parse_args(argv)
+    for name, (help_text, _) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name in ("pretrain", "finetune"):
+            p.add_argument("--dataset", choices=["ptbxl", "mitdb"], default=None,
+                           help="one dataset (default: every one in vae.datasets)")  # fmt: skip
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for noisy in ("alembic", "mlflow.store", "urllib3", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         from ecglatent.config import load_params
 
         params = load_params(args.params)
-        if args.command == "fetch":
-            from ecglatent.pipeline.fetch import run_fetch
-
-            run_fetch(params)
-        elif args.command == "beats":
-            from ecglatent.pipeline.beats import run_beats
-
-            run_beats(params)
-        elif args.command == "split":
-            from ecglatent.pipeline.split import run_split
-
-            run_split(params)
+        COMMANDS[args.command][1](params, args)
     except EcglatentError as exc:
         print(f"ecglatent {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -76,11 +76,74 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class PhaseConfig:
+    """One training phase: learning rate and epoch cap (early stopping may end it sooner)."""
+
+    lr: float = 1e-3
+    max_epochs: int = 20
+
+
+@dataclass(frozen=True)
+class PretrainModel:
+    latent_dim: int = 10
+    beta: float | None = None  # None: vae.beta
+
+
+@dataclass(frozen=True)
+class FinetuneModel:
+    base: str = "L10"  # a key of vae.pretrain_models
+    latent_pred: int = 10
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    arch: str = "small"
+    dropout: float = 0.1
+    beta: float = 4.0
+    gamma: float = 500.0
+    batch_size: int = 64
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    patience: int = 25
+    pretrain: PhaseConfig = field(default_factory=lambda: PhaseConfig(1e-3, 200))
+    finetune_head: PhaseConfig = field(default_factory=lambda: PhaseConfig(1e-2, 50))
+    finetune: PhaseConfig = field(default_factory=lambda: PhaseConfig(3e-4, 200))
+    pretrain_models: dict[str, PretrainModel] = field(
+        default_factory=lambda: {"L2": PretrainModel(2), "L10": PretrainModel(10)}
+    )
+    finetune_models: dict[str, FinetuneModel] = field(
+        default_factory=lambda: {"L2_specific": FinetuneModel("L2", 2)}
+    )
+    datasets: tuple[str, ...] = ("ptbxl", "mitdb")
+    # Items drawn per training epoch and items used for validation, per dataset (0 = all).
+    max_train_items: dict[str, int] = field(default_factory=dict)
+    max_val_items: dict[str, int] = field(default_factory=dict)
+    models_dir: str = "models"
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch CPU threads; 0 = all cores
+    amp: bool = False  # bf16 autocast on CUDA
+    compile: bool = False  # torch.compile (pays 20-30 s up front)
+    traversal_steps: int = 7
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    tracking_uri: str = "sqlite:///mlflow.db"
+    artifact_root: str = "mlartifacts"
+    experiment: str = "ecglatent-vae"
+    model_prefix: str = "ecg-task-vae"
+    register: bool = True
+    reports_dir: str = "reports"
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int = 42
     data: DataConfig = field(default_factory=DataConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
@@ -142,9 +205,7 @@ def load_params(path: str | os.PathLike[str] | None = None) -> Params:
     """Read params.yaml (or ``$ECGLATENT_PARAMS``) into :class:`Params`."""
     path = Path(path or os.environ.get(PARAMS_ENV, "params.yaml"))
     if not path.exists():
-        raise ConfigError(
-            f"{path} not found: run from the repository root or pass --params PATH"
-        )
+        raise ConfigError(f"{path} not found: run from the repository root or pass --params PATH")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -157,11 +218,26 @@ def load_params(path: str | os.PathLike[str] | None = None) -> Params:
 def _validate(p: Params) -> None:
     lo, hi = p.preprocess.bandpass_hz
     if not 0 <= lo < hi:
-        raise ConfigError(f"params.yaml: preprocess.bandpass_hz must be [low, high] with low < high, got {[lo, hi]}")
+        raise ConfigError(
+            f"params.yaml: preprocess.bandpass_hz must be [low, high] with low < high, got {[lo, hi]}"
+        )
     if not 0 < p.split.test_fraction < 1 or not 0 < p.split.val_fraction < 1:
-        raise ConfigError("params.yaml: split.test_fraction and split.val_fraction must lie in (0, 1)")
+        raise ConfigError(
+            "params.yaml: split.test_fraction and split.val_fraction must lie in (0, 1)"
+        )
     if p.data.subset < 0:
         raise ConfigError("params.yaml: data.subset must be 0 (all) or a positive count")
+    for name, ft in p.vae.finetune_models.items():
+        base = p.vae.pretrain_models.get(ft.base)
+        if base is None:
+            raise ConfigError(
+                f"params.yaml: vae.finetune_models.{name}.base '{ft.base}' is not one of "
+                f"vae.pretrain_models {sorted(p.vae.pretrain_models)}"
+            )
+        if not 1 <= ft.latent_pred <= base.latent_dim:
+            raise ConfigError(
+                f"params.yaml: vae.finetune_models.{name}.latent_pred must be in 1..{base.latent_dim}"
+            )
     unknown = set(p.data.databases) - {"ptb-xl", "mitdb", "incartdb"}
     if unknown:
         raise ConfigError(f"params.yaml: data.databases has unknown database(s) {sorted(unknown)}")

@@ -54,4 +54,6 @@ def test_resample_identity_returns_input():
 
 
 def test_resampled_indices():
-    np.testing.assert_array_equal(resampled_indices(np.array([0, 360, 720]), 360, 250), [0, 250, 500])
+    np.testing.assert_array_equal(
+        resampled_indices(np.array([0, 360, 720]), 360, 250), [0, 250, 500]
+    )

@@ -43,7 +43,9 @@ def run_beats(params: Params) -> dict[str, Any]:
     for db in params.data.databases:
         root = raw / db
         if not root.is_dir():
-            raise EcglatentError(f"{root} not found: run `ecglatent fetch` (or `dvc repro fetch`) first")
+            raise EcglatentError(
+                f"{root} not found: run `ecglatent fetch` (or `dvc repro fetch`) first"
+            )
         if db == "ptb-xl":
             summary[db] = _ptbxl(root, params, layout, rejects)
         elif db == "mitdb":
@@ -192,7 +194,9 @@ def _mitdb(root: Path, cfg: PreprocessConfig, layout: BeatsLayout, rejects: list
             edge += res["edge_dropped"]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     n_t = sum(cfg.window(target_fs))
-    arr = np.concatenate(windows) if windows else np.empty((0, len(cfg.mitdb_leads), n_t), np.float32)
+    arr = (
+        np.concatenate(windows) if windows else np.empty((0, len(cfg.mitdb_leads), n_t), np.float32)
+    )
     write_table(table, layout.mitdb_beats)
     write_array(arr, layout.mitdb_windows)
     if edge:

@@ -62,7 +62,9 @@ def _fetch_ptbxl(params: Params, mirror: Path | None, dst: Path) -> int:
         for name in physionet.PTBXL_META:
             if (src / name).exists():
                 shutil.copyfile(src / name, dst / name)
-    table = physionet.select_ptbxl(ptbxl.read_database(dst if src is None else src), params.data.subset)
+    table = physionet.select_ptbxl(
+        ptbxl.read_database(dst if src is None else src), params.data.subset
+    )
     files = physionet.ptbxl_files(table, params.data.ptbxl_rate)
     if src is None:
         physionet.download_files("ptb-xl", version, dst, files)

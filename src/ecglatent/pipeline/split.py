@@ -74,7 +74,9 @@ def _split_ptbxl(beats: BeatsLayout, out: SplitLayout, params: Params, rng) -> d
     groups = records["patient_id"].to_numpy()
     test = stratified_group_split(y, groups, cfg.test_fraction, rng)
     train_idx = np.flatnonzero(~test)
-    folds = grouped_holdout_folds(y[train_idx], groups[train_idx], cfg.n_folds, cfg.val_fraction, rng)
+    folds = grouped_holdout_folds(
+        y[train_idx], groups[train_idx], cfg.n_folds, cfg.val_fraction, rng
+    )
     df = pd.DataFrame(
         {"record_id": records["record_id"], "patient_id": groups, "label": y,
          "set": np.where(test, "test", "train")}

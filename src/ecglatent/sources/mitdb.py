@@ -11,10 +11,10 @@ from ecglatent.errors import RecordError
 
 # de Chazal et al. 2004 inter-patient split; the paced records 102, 104, 107, 217 are in neither.
 DS1: tuple[str, ...] = tuple(
-    "101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230".split()
+    ["101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201", "203", "205", "207", "208", "209", "215", "220", "223", "230"]
 )
 DS2: tuple[str, ...] = tuple(
-    "100 103 105 111 113 117 121 123 200 202 210 212 213 214 219 221 222 228 231 232 233 234".split()
+    ["100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213", "214", "219", "221", "222", "228", "231", "232", "233", "234"]
 )
 PACED: tuple[str, ...] = ("102", "104", "107", "217")
 
@@ -52,7 +52,9 @@ def read_beat_annotations(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         ann = wfdb.rdann(str(path), "atr")
     except Exception as exc:
-        raise RecordError(path.name, f"cannot read annotations ({type(exc).__name__}: {exc})") from None
+        raise RecordError(
+            path.name, f"cannot read annotations ({type(exc).__name__}: {exc})"
+        ) from None
     symbols = np.asarray(ann.symbol)
     keep = np.isin(symbols, list(BEAT_SYMBOLS))
     return np.asarray(ann.sample)[keep].astype(np.int64), symbols[keep]

@@ -111,6 +111,4 @@ def select_leads(rec: Record, wanted: tuple[str, ...]) -> Record:
         if norm not in names:
             raise RecordError(rec.record_id, f"lead {want} not in record (has {list(rec.leads)})")
         chosen.append(names.index(norm))
-    return replace(
-        rec, signal=rec.signal[chosen], leads=tuple(rec.leads[i] for i in chosen)
-    )
+    return replace(rec, signal=rec.signal[chosen], leads=tuple(rec.leads[i] for i in chosen))

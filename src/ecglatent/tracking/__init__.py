@@ -1,0 +1,1 @@
+"""MLflow: run context, logging, model registry and aliases, pyfunc wrappers."""
