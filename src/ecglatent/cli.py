@@ -52,6 +52,21 @@ def _evaluate(params, args) -> None:
     run_evaluate(params)
 
 
+def _serve(params, args) -> None:
+    from ecglatent.tracking.serving import serve
+
+    raise SystemExit(serve(params, args.model, args.host, args.port, args.workers))
+
+
+def _predict(params, args) -> None:
+    from ecglatent.tracking.serving import predict_files
+
+    table = predict_files(params, args.model, args.files, args.out)
+    if not args.out:
+        cols = [c for c in table.columns if c != "reconstruction"]
+        print(table[cols].to_string(index=False))
+
+
 COMMANDS: dict[str, tuple[str, Callable]] = {
     "fetch": ("get PTB-XL / MIT-BIH from PhysioNet or a mirror into data/raw", _fetch),
     "beats": ("R peaks, beats, quality filters, median beats, RR features", _beats),
@@ -59,6 +74,8 @@ COMMANDS: dict[str, tuple[str, Callable]] = {
     "pretrain": ("pretrain the β-VAEs (reconstruction + β·KL)", _pretrain),
     "finetune": ("two-step fine-tune with the prediction head (+ γ·BCE)", _finetune),
     "evaluate": ("probes, baselines, Table 1, plots, MLflow registry", _evaluate),
+    "serve": ("serve a registered model over HTTP (mlflow models serve)", _serve),
+    "predict": ("score WFDB records with a registered model", _predict),
 }
 
 
@@ -72,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("pretrain", "finetune"):
             p.add_argument("--dataset", choices=["ptbxl", "mitdb"], default=None,
                            help="one dataset (default: every one in vae.datasets)")  # fmt: skip
+        if name in ("serve", "predict"):
+            p.add_argument("--model", default=None,
+                           help="model URI (default: models:/ecg-task-vae-ptbxl-<task>@champion)")  # fmt: skip
+        if name == "serve":
+            p.add_argument("--host", default="127.0.0.1")
+            p.add_argument("--port", type=int, default=5001)
+            p.add_argument("--workers", type=int, default=1)
+        if name == "predict":
+            p.add_argument("files", nargs="+", help="WFDB header files (.hea)")
+            p.add_argument("--out", default=None, help="write a CSV here instead of printing")
     return parser
 
 

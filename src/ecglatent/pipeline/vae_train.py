@@ -71,7 +71,7 @@ def run_pretrain(params: Params, dataset: str) -> dict[str, float]:
             save_model(out_dir / f"{name}.pt", model, prep.normaliser,
                        {"beta": beta, "run_id": active.info.run_id, "history": result.history,
                         "dataset": dataset, "name": name, "n_parameters": n_params})  # fmt: skip
-        write_curve(Path(params.tracking.reports_dir) / "curves" / dataset / f"pretrain_{name}.csv",
+        write_curve(Path(params.tracking.reports_dir) / "curves" / dataset / "pretrain" / f"{name}.csv",
                     result.history)  # fmt: skip
         best[name] = result.best_val
     return best
@@ -107,7 +107,7 @@ def run_finetune(params: Params, dataset: str) -> dict[str, float]:
                        {"beta": beta, "run_id": active.info.run_id, "history": history,
                         "dataset": dataset, "name": name, "base": spec.base,
                         "n_parameters": n_params})  # fmt: skip
-        write_curve(Path(params.tracking.reports_dir) / "curves" / dataset / f"finetune_{name}.csv",
+        write_curve(Path(params.tracking.reports_dir) / "curves" / dataset / "finetune" / f"{name}.csv",
                     [{k: v for k, v in row.items() if k != "phase"} for row in history
                      if row["phase"] == "finetune"])  # fmt: skip
     return best

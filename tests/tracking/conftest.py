@@ -1,0 +1,47 @@
+"""A tiny but real β-VAE pipeline run into a temporary MLflow store, shared by tracking tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ecglatent.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+N_RECORDS = 60
+
+
+def tiny_params(work: Path, mirror: Path) -> Path:
+    """params.yaml for a 2-epoch run on the first PTB-XL records (NORM vs rest: enough positives)."""
+    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    p["data"].update(mirror=str(mirror), raw_dir=str(work / "data/raw"), databases=["ptb-xl"],
+                     subset=N_RECORDS)  # fmt: skip
+    p["preprocess"].update(out_dir=str(work / "data/beats"), n_jobs=2)
+    p["split"].update(out_dir=str(work / "data/splits"), task_name="norm",
+                      positive_superclasses=["NORM"])  # fmt: skip
+    v = p["vae"]
+    v.update(datasets=["ptbxl"], models_dir=str(work / "models"), threads=1, patience=5)
+    v["pretrain"]["max_epochs"] = 2
+    v["finetune_head"]["max_epochs"] = 1
+    v["finetune"]["max_epochs"] = 2
+    v["pretrain_models"] = {"L2": {"latent_dim": 2}, "L4": {"latent_dim": 4}}
+    v["finetune_models"] = {"L2_specific": {"base": "L2", "latent_pred": 2},
+                            "L4_split": {"base": "L4", "latent_pred": 2}}  # fmt: skip
+    p["tracking"].update(tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
+                         artifact_root=str(work / "mlartifacts"),
+                         reports_dir=str(work / "reports"))  # fmt: skip
+    path = work / "params.yaml"
+    path.write_text(yaml.safe_dump(p))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_run(mirror: Path, tmp_path_factory) -> tuple[Path, Path]:
+    """Runs fetch → beats → split → pretrain → finetune → evaluate; returns (workdir, params)."""
+    work = tmp_path_factory.mktemp("vae")
+    params = tiny_params(work, mirror)
+    for stage in ("fetch", "beats", "split", "pretrain", "finetune", "evaluate"):
+        assert main(["--params", str(params), stage]) == 0, stage
+    return work, params

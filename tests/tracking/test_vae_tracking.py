@@ -1,0 +1,87 @@
+"""The β-VAE pipeline logs to a real MLflow store and registers a loadable champion."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from ecglatent.cli import main
+from ecglatent.config import load_params
+from ecglatent.sources import ptbxl
+from ecglatent.sources.records import read_record
+from ecglatent.tracking import registry
+
+MODEL = "ecg-task-vae-ptbxl-norm"
+
+
+@pytest.fixture
+def client(tiny_vae_run):
+    work, _ = tiny_vae_run
+    mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow.db'}")
+    return MlflowClient()
+
+
+def test_runs_have_params_epoch_losses_and_test_metrics(tiny_vae_run, client):
+    exp = client.get_experiment_by_name("ecglatent-vae-ptbxl-norm")
+    runs = client.search_runs([exp.experiment_id])
+    names = {r.info.run_name for r in runs}
+    assert {"ptbxl/pretrain/L2", "ptbxl/pretrain/L4", "ptbxl/finetune/L2_specific",
+            "ptbxl/finetune/L4_split"} <= names  # fmt: skip
+    ft = next(r for r in runs if r.info.run_name == "ptbxl/finetune/L2_specific")
+    assert ft.data.params["latent_pred"] == "2"
+    assert int(ft.data.params["n_parameters"]) > 100_000
+    for key in ("test/auroc", "test/auroc_lo", "test/auroc_hi", "test/f1", "test/mse", "test/corr",
+                "test/p_vs_naive"):  # fmt: skip
+        assert key in ft.data.metrics, key
+    lo, auc, hi = (ft.data.metrics[f"test/{k}"] for k in ("auroc_lo", "auroc", "auroc_hi"))
+    assert 0 <= lo <= auc <= hi <= 1
+    history = client.get_metric_history(ft.info.run_id, "finetune/train_loss")
+    assert [m.step for m in history] == [0, 1]
+    for term in ("recon", "kl", "bce"):
+        assert client.get_metric_history(ft.info.run_id, f"finetune/val_{term}")
+    assert "git_commit" in ft.data.tags or "mlflow.source.git.commit" in ft.data.tags
+    plots = {a.path for a in client.list_artifacts(ft.info.run_id, "plots")}
+    assert "plots/traversal_L2_specific.png" in plots and "plots/scatter_L2_specific.png" in plots
+
+
+def test_table1_and_metrics_written(tiny_vae_run):
+    work, _ = tiny_vae_run
+    table = (work / "reports/table1.md").read_text()
+    for row in ("Sex and age", "PCA", "task naive", "task specific", "split task"):
+        assert row in table, row
+    metrics = json.loads((work / "reports/metrics.json").read_text())
+    assert {"sex_age", "pca_L2", "L2", "L2_specific", "L4_split"} <= set(metrics["ptbxl"])
+
+
+def test_champion_loads_and_scores_a_raw_recording(tiny_vae_run, client, mirror):
+    mv = client.get_model_version_by_alias(MODEL, "champion")
+    versions = client.search_model_versions(f"name='{MODEL}'")
+    best = max(float(v.tags[registry.SCORE_TAG]) for v in versions)
+    assert float(mv.tags[registry.SCORE_TAG]) == best
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    assert model.metadata.signature is not None
+    root = mirror / "ptb-xl"
+    row = ptbxl.read_database(root).sort_index().iloc[-1]
+    rec = read_record(ptbxl.record_path(root, row, 500))
+    out = model.predict(pd.DataFrame([{"signal": rec.signal.tolist(), "fs": rec.fs,
+                                       "leads": list(rec.leads)}]))  # fmt: skip
+    assert out.loc[0, "quality"] == "ok"
+    assert 0 <= out.loc[0, "probability"] <= 1
+    assert np.isfinite(out.filter(like="latent_").to_numpy()).all()
+    assert 0.3 < out.loc[0, "rr_mean_s"] < 2.0
+
+
+def test_champion_moves_only_when_beaten(tiny_vae_run, client):
+    work, params_path = tiny_vae_run
+    before = client.get_model_version_by_alias(MODEL, "champion").version
+    n_before = len(client.search_model_versions(f"name='{MODEL}'"))
+    assert main(["--params", str(params_path), "evaluate"]) == 0  # same models, same scores
+    assert len(client.search_model_versions(f"name='{MODEL}'")) == n_before + 2
+    assert client.get_model_version_by_alias(MODEL, "champion").version == before
+    params = load_params(params_path)
+    assert registry.model_name(params.tracking.model_prefix, "ptbxl", "norm") == MODEL
