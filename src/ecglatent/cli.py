@@ -67,6 +67,19 @@ def _predict(params, args) -> None:
         print(table[cols].to_string(index=False))
 
 
+def _tune(params, args) -> None:
+    from ecglatent.tuning.study import run_tune
+
+    run_tune(params, study=args.study, n_trials=args.n_trials, storage=args.storage,
+             workers=args.workers, timeout=args.timeout, multi_objective=args.multi_objective)  # fmt: skip
+
+
+def _tune_best(params, args) -> None:
+    from ecglatent.tuning.study import best_params
+
+    print(best_params(params, study=args.study, storage=args.storage, as_dvc_args=args.dvc_args))
+
+
 COMMANDS: dict[str, tuple[str, Callable]] = {
     "fetch": ("get PTB-XL / MIT-BIH from PhysioNet or a mirror into data/raw", _fetch),
     "beats": ("R peaks, beats, quality filters, median beats, RR features", _beats),
@@ -76,6 +89,8 @@ COMMANDS: dict[str, tuple[str, Callable]] = {
     "evaluate": ("probes, baselines, Table 1, plots, MLflow registry", _evaluate),
     "serve": ("serve a registered model over HTTP (mlflow models serve)", _serve),
     "predict": ("score WFDB records with a registered model", _predict),
+    "tune": ("Optuna study over L, β, γ and learning rates, tracked in MLflow", _tune),
+    "tune-best": ("the best trial's params (as `dvc exp run -S` arguments with --dvc-args)", _tune_best),
 }
 
 
@@ -96,6 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, default=5001)
             p.add_argument("--workers", type=int, default=1)
+        if name in ("tune", "tune-best"):
+            p.add_argument("--study", required=True, help="study name (re-running resumes it)")
+            p.add_argument("--storage", default=None, help="Optuna RDB URL (default: tune.storage)")
+        if name == "tune":
+            p.add_argument("--n-trials", type=int, default=20, help="finished trials wanted in all")
+            p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+            p.add_argument("--timeout", type=float, default=None, help="seconds per worker")
+            p.add_argument("--multi-objective", action="store_true",
+                           help="maximise AUROC and minimise reconstruction MSE (Pareto front)")  # fmt: skip
+        if name == "tune-best":
+            p.add_argument("--dvc-args", action="store_true",
+                           help="print `-S key=value` arguments for `dvc exp run`")  # fmt: skip
         if name == "predict":
             p.add_argument("files", nargs="+", help="WFDB header files (.hea)")
             p.add_argument("--out", default=None, help="write a CSV here instead of printing")

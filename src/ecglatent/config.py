@@ -137,6 +137,37 @@ class TrackingConfig:
 
 
 @dataclass(frozen=True)
+class SearchDim:
+    """One dimension of an Optuna search space: int/float range (optionally log) or categorical."""
+
+    type: str = "float"  # float | int | categorical
+    low: float = 0.0
+    high: float = 1.0
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    dataset: str = "ptbxl"
+    storage: str = "sqlite:///optuna.db"
+    sampler: str = "tpe"  # tpe | random (nsga2 for two objectives)
+    pruner: str = "median"  # median | hyperband | none
+    # Objective: mean validation AUROC over the first n_folds CV folds of split.n_folds.
+    n_folds: int = 2
+    # Second objective: validation reconstruction MSE (minimised); the Pareto front is reported.
+    multi_objective: bool = False
+    pretrain_epochs: int = 10
+    finetune_head_epochs: int = 3
+    finetune_epochs: int = 8
+    heartbeat_interval: int = 30
+    grace_period: int = 90
+    max_retry: int = 1
+    space: dict[str, SearchDim] = field(default_factory=dict)
+    reports_dir: str = "reports/tune"
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int = 42
     data: DataConfig = field(default_factory=DataConfig)
@@ -144,6 +175,7 @@ class Params:
     split: SplitConfig = field(default_factory=SplitConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
