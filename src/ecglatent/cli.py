@@ -80,6 +80,15 @@ def _tune_best(params, args) -> None:
     print(best_params(params, study=args.study, storage=args.storage, as_dvc_args=args.dvc_args))
 
 
+def _siliconet(stage: str) -> Callable:
+    def run(params, args) -> None:
+        from ecglatent.pipeline import siliconet
+
+        getattr(siliconet, f"run_siliconet_{stage}")(params)
+
+    return run
+
+
 COMMANDS: dict[str, tuple[str, Callable]] = {
     "fetch": ("get PTB-XL / MIT-BIH from PhysioNet or a mirror into data/raw", _fetch),
     "beats": ("R peaks, beats, quality filters, median beats, RR features", _beats),
@@ -89,6 +98,10 @@ COMMANDS: dict[str, tuple[str, Callable]] = {
     "evaluate": ("probes, baselines, Table 1, plots, MLflow registry", _evaluate),
     "serve": ("serve a registered model over HTTP (mlflow models serve)", _serve),
     "predict": ("score WFDB records with a registered model", _predict),
+    "siliconet-beats": ("SiliconNet beats: MIT-BIH N/V windows, PTB-XL 12-lead beats", _siliconet("beats")),
+    "siliconet-pretrain": ("SimSiam pretraining, two leads of a beat as views", _siliconet("pretrain")),
+    "siliconet-downstream": ("N vs V: the five configurations × seeds", _siliconet("downstream")),
+    "siliconet-evaluate": ("DS2 per-lead F1, Wilcoxon tests, report, registry", _siliconet("evaluate")),
     "tune": ("Optuna study over L, β, γ and learning rates, tracked in MLflow", _tune),
     "tune-best": ("the best trial's params (as `dvc exp run -S` arguments with --dvc-args)", _tune_best),
 }

@@ -168,6 +168,61 @@ class TuneConfig:
 
 
 @dataclass(frozen=True)
+class SiliconPretrainConfig:
+    lr: float = 1e-3
+    batch_size: int = 256
+    max_epochs: int = 100
+    patience: int = 20
+    lr_step_epochs: int = 10
+    lr_gamma: float = 0.75
+    weight_decay: float = 1e-2
+
+
+@dataclass(frozen=True)
+class SiliconDownstreamConfig:
+    max_epochs: int = 50
+    schedule_epochs: int = 50
+    patience: int = 20
+    batch_size: int = 128
+    weight_decay: float = 1e-2
+    weighted_loss: bool = True
+    tune_threshold: bool = False
+
+
+@dataclass(frozen=True)
+class SiliconConfig:
+    """SiliconNet (Aublin et al.): SimSiam lead-invariant pretraining, N-vs-V downstream."""
+
+    out_dir: str = "data/siliconet"
+    models_dir: str = "models/siliconet"
+    reports_dir: str = "reports"
+    fs: float = 250.0
+    before_s: float = 1.0
+    after_s: float = 0.2
+    bandpass_hz: tuple[float, float] = (0.5, 60.0)
+    rpeak_detector: str = "ecglatent"
+    train_lead: str = "MLII"
+    test_leads: tuple[str, ...] = ("MLII", "other")
+    ds1_val_fraction: float = 0.5
+    split_by_record: bool = False
+    pretrain_val_fraction: float = 0.2
+    projector_dim: int = 256
+    projector_layers: int = 2
+    predictor_hidden: int = 64
+    pretrain: SiliconPretrainConfig = field(default_factory=SiliconPretrainConfig)
+    downstream: SiliconDownstreamConfig = field(default_factory=SiliconDownstreamConfig)
+    configs: tuple[str, ...] = ("randfeatures", "randinit", "pretrained", "finetune", "2lr")
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    max_pretrain_beats: int = 0
+    max_train_beats: int = 0
+    max_val_beats: int = 0
+    device: str = "auto"
+    threads: int = 0
+    experiment: str = "ecglatent-siliconet"
+    model_name: str = "ecg-beat-classifier"
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int = 42
     data: DataConfig = field(default_factory=DataConfig)
@@ -176,6 +231,7 @@ class Params:
     vae: VAEConfig = field(default_factory=VAEConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
+    siliconet: SiliconConfig = field(default_factory=SiliconConfig)
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
