@@ -95,6 +95,12 @@ def _batches(n: int, batch: int, gen: torch.Generator | None, min_last: int = 2)
             yield idx
 
 
+def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch: int = EVAL_BATCH) -> Tensor:
+    """fn over x in slices, without gradients (evaluation and frozen features)."""
+    with torch.no_grad():
+        return torch.cat([fn(x[s : s + batch]) for s in range(0, max(len(x), 1), batch)])
+
+
 def _simsiam_val(model: SimSiam, v1: Tensor, v2: Tensor, batch: int) -> tuple[float, float]:
     model.eval()
     total, n, zs = 0.0, 0, []
@@ -160,7 +166,7 @@ def pretrain_simsiam(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             n += len(idx)
         lr_now = opt.param_groups[0]["lr"]
         sched.step()
@@ -284,14 +290,9 @@ def predict_proba(
     model: nn.Module, x: np.ndarray | Tensor, batch_size: int = EVAL_BATCH
 ) -> np.ndarray:
     """Softmax probabilities (n, n_classes) in eval mode."""
-    dev = next(model.parameters()).device
-    xt = _as_tensor(x, dev)
+    xt = _as_tensor(x, next(model.parameters()).device)
     model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(xt), batch_size):
-            out.append(torch.softmax(model(xt[start : start + batch_size]), dim=1).cpu())
-    return torch.cat(out).numpy() if out else np.empty((0, 2), np.float32)
+    return torch.softmax(_batched(model, xt, batch_size), dim=1).cpu().numpy()
 
 
 def predict(model: nn.Module, x: np.ndarray | Tensor, threshold: float = 0.5) -> np.ndarray:
@@ -335,6 +336,8 @@ def train_classifier(
     xtr, xva = _as_tensor(train_x, dev), _as_tensor(val_x, dev)
     ytr = _as_tensor(train_y, dev, torch.long)
     yva_np = np.asarray(val_y.cpu() if isinstance(val_y, Tensor) else val_y)
+    if not (yva_np == 1).any():
+        raise ValueError("the validation set holds no positive (V) beat: F1 cannot pick an epoch")
     yva = _as_tensor(yva_np, dev, torch.long)
     if cfg.recalibrate_bn and not cfg.train_embedding:
         recalibrate_batchnorm(model.embedding, xtr)
@@ -342,24 +345,15 @@ def train_classifier(
     if not cfg.train_embedding:
         # the frozen embedding is a fixed function: compute its features once
         model.eval()
-        with torch.no_grad():
-            xtr = torch.cat(
-                [model.embedding(xtr[s : s + EVAL_BATCH]) for s in range(0, len(xtr), EVAL_BATCH)]
-            )
-            xva = torch.cat(
-                [model.embedding(xva[s : s + EVAL_BATCH]) for s in range(0, len(xva), EVAL_BATCH)]
-            )
+        xtr, xva = _batched(model.embedding, xtr), _batched(model.embedding, xva)
         head = model.classifier
     groups = [
-        {
-            "params": list(model.classifier.parameters()),
-            "lr": cfg.lr_classifier,
-            "name": "classifier",
-        }
+        {"params": model.classifier.parameters(), "lr": cfg.lr_classifier, "name": "classifier"}
     ]
     if cfg.train_embedding:
-        groups.insert(0, {"params": list(model.embedding.parameters()), "lr": cfg.lr_embedding,
-                          "name": "embedding"})  # fmt: skip
+        groups.append(
+            {"params": model.embedding.parameters(), "lr": cfg.lr_embedding, "name": "embedding"}
+        )
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda e: _cosine_factor(e, schedule_epochs, cfg.final_lr_factor)
@@ -381,17 +375,14 @@ def train_classifier(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             n += len(idx)
         lrs = {g["name"]: g["lr"] for g in opt.param_groups}
         sched.step()
         model.eval()
-        with torch.no_grad():
-            logits = torch.cat(
-                [head(xva[s : s + EVAL_BATCH]) for s in range(0, len(xva), EVAL_BATCH)]
-            )
-            val_loss = float(F.cross_entropy(logits, yva, weight=weight))
-            p_pos = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
+        logits = _batched(head, xva)
+        val_loss = float(F.cross_entropy(logits, yva, weight=weight))
+        p_pos = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
         m = beat_metrics(yva_np, (p_pos >= 0.5).astype(np.int64))
         row = {"epoch": float(epoch), "train_loss": total / max(n, 1), "val_loss": val_loss,
                "val_f1": m.f1, "val_se": m.se, "val_ppv": m.ppv,
