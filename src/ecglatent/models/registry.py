@@ -57,3 +57,17 @@ def build_vae(
         **arch_kwargs,
     }
     return model
+
+
+def rebuild_vae(build_config: dict[str, Any]) -> TaskVAE:
+    """A fresh model with the architecture recorded in ``model.build_config`` (weights not loaded)."""
+    cfg = dict(build_config)
+    return build_vae(
+        cfg.pop("arch"),
+        cfg.pop("n_leads"),
+        cfg.pop("n_samples"),
+        cfg.pop("latent_dim"),
+        cfg.pop("latent_pred"),
+        cfg.pop("dropout"),
+        **cfg,
+    )

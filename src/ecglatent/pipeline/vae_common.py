@@ -13,7 +13,7 @@ import torch
 
 from ecglatent.config import Params
 from ecglatent.datasets.arrays import BeatArrays, load_dataset
-from ecglatent.models.registry import build_vae
+from ecglatent.models.registry import rebuild_vae
 from ecglatent.models.small_vae import TaskVAE
 from ecglatent.training.device import pick_device, set_threads
 from ecglatent.training.normalise import Normaliser
@@ -74,8 +74,7 @@ def load_model(path: Path, latent_pred: int | None = None, device: str | torch.d
     cfg = dict(saved["build_config"])
     if latent_pred is not None:
         cfg["latent_pred"] = latent_pred
-    model = build_vae(cfg.pop("arch"), cfg.pop("n_leads"), cfg.pop("n_samples"),
-                      cfg.pop("latent_dim"), cfg.pop("latent_pred"), cfg.pop("dropout"), **cfg)  # fmt: skip
+    model = rebuild_vae(cfg)
     missing, unexpected = model.load_state_dict(saved["state_dict"], strict=False)
     if unexpected or any(not k.startswith("head.") for k in missing):
         raise RuntimeError(f"{path}: weights do not fit ({missing=}, {unexpected=})")

@@ -27,7 +27,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
 from ecglatent.config import PreprocessConfig
-from ecglatent.models.registry import build_vae
+from ecglatent.models.registry import rebuild_vae
 from ecglatent.training.normalise import Normaliser
 
 BUNDLE = "bundle"
@@ -54,9 +54,7 @@ def save_bundle(path: Path, model, normaliser: Normaliser, preprocess: Preproces
 
 
 def load_network(bundle: dict[str, Any]):
-    cfg = dict(bundle["build_config"])
-    model = build_vae(cfg.pop("arch"), cfg.pop("n_leads"), cfg.pop("n_samples"),
-                      cfg.pop("latent_dim"), cfg.pop("latent_pred"), cfg.pop("dropout"), **cfg)  # fmt: skip
+    model = rebuild_vae(bundle["build_config"])
     model.load_state_dict(bundle["state_dict"])
     return model.eval()
 
