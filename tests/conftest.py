@@ -51,3 +51,24 @@ def write_wfdb(
         write_dir=str(directory),
     )
     return directory / name
+
+
+# MLflow's process-wide settings as the test session found them.
+_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")
+_MLFLOW_ENV_AT_START = {k: os.environ.get(k) for k in _MLFLOW_ENV}
+
+
+@pytest.fixture(autouse=True)
+def _isolate_mlflow_env():
+    """Put MLflow's environment back as the session found it after each test.
+
+    ``mlflow.set_tracking_uri`` also writes ``$MLFLOW_TRACKING_URI``, which the pipeline reads
+    as the user's override: without this, one test's (or one module fixture's) temporary store
+    would capture every later test's runs.
+    """
+    yield
+    for k, v in _MLFLOW_ENV_AT_START.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

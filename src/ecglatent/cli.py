@@ -98,12 +98,24 @@ COMMANDS: dict[str, tuple[str, Callable]] = {
     "evaluate": ("probes, baselines, Table 1, plots, MLflow registry", _evaluate),
     "serve": ("serve a registered model over HTTP (mlflow models serve)", _serve),
     "predict": ("score WFDB records with a registered model", _predict),
-    "siliconet-beats": ("SiliconNet beats: MIT-BIH N/V windows, PTB-XL 12-lead beats", _siliconet("beats")),
-    "siliconet-pretrain": ("SimSiam pretraining, two leads of a beat as views", _siliconet("pretrain")),
+    "siliconet-beats": (
+        "SiliconNet beats: MIT-BIH N/V windows, PTB-XL 12-lead beats",
+        _siliconet("beats"),
+    ),
+    "siliconet-pretrain": (
+        "SimSiam pretraining, two leads of a beat as views",
+        _siliconet("pretrain"),
+    ),
     "siliconet-downstream": ("N vs V: the five configurations × seeds", _siliconet("downstream")),
-    "siliconet-evaluate": ("DS2 per-lead F1, Wilcoxon tests, report, registry", _siliconet("evaluate")),
+    "siliconet-evaluate": (
+        "DS2 per-lead F1, Wilcoxon tests, report, registry",
+        _siliconet("evaluate"),
+    ),
     "tune": ("Optuna study over L, β, γ and learning rates, tracked in MLflow", _tune),
-    "tune-best": ("the best trial's params (as `dvc exp run -S` arguments with --dvc-args)", _tune_best),
+    "tune-best": (
+        "the best trial's params (a `dvc exp run -S ...` line with --dvc-args)",
+        _tune_best,
+    ),
 }
 
 
@@ -129,13 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--storage", default=None, help="Optuna RDB URL (default: tune.storage)")
         if name == "tune":
             p.add_argument("--n-trials", type=int, default=20, help="finished trials wanted in all")
-            p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+            p.add_argument(
+                "--workers", type=int, default=1, help="worker processes on this machine"
+            )
             p.add_argument("--timeout", type=float, default=None, help="seconds per worker")
             p.add_argument("--multi-objective", action="store_true",
                            help="maximise AUROC and minimise reconstruction MSE (Pareto front)")  # fmt: skip
         if name == "tune-best":
             p.add_argument("--dvc-args", action="store_true",
-                           help="print `-S key=value` arguments for `dvc exp run`")  # fmt: skip
+                           help="print a `dvc exp run -S key=value ...` line for the pipeline")  # fmt: skip
         if name == "predict":
             p.add_argument("files", nargs="+", help="WFDB header files (.hea)")
             p.add_argument("--out", default=None, help="write a CSV here instead of printing")

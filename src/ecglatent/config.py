@@ -157,9 +157,9 @@ class TuneConfig:
     n_folds: int = 2
     # Second objective: validation reconstruction MSE (minimised); the Pareto front is reported.
     multi_objective: bool = False
-    pretrain_epochs: int = 10
-    finetune_head_epochs: int = 3
-    finetune_epochs: int = 8
+    pretrain_epochs: int = 5
+    finetune_head_epochs: int = 2
+    finetune_epochs: int = 4
     heartbeat_interval: int = 30
     grace_period: int = 90
     max_retry: int = 1
@@ -187,6 +187,9 @@ class SiliconDownstreamConfig:
     weight_decay: float = 1e-2
     weighted_loss: bool = True
     tune_threshold: bool = False
+    # epoch cap of the frozen-embedding configurations (randfeatures, finetune), whose epochs
+    # only train the linear layer on precomputed features; 0 = max_epochs
+    frozen_max_epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,8 @@ class SiliconConfig:
     max_pretrain_beats: int = 0
     max_train_beats: int = 0
     max_val_beats: int = 0
+    # beats scored per DS2 set and per INCART lead, stratified by lead and class; 0 = all
+    max_test_beats: int = 0
     device: str = "auto"
     threads: int = 0
     experiment: str = "ecglatent-siliconet"

@@ -64,7 +64,10 @@ def predict_files(
             result = model.predict(pd.DataFrame(rows))
         except mlflow.exceptions.MlflowException as exc:
             raise EcglatentError(str(exc.message)) from None
-        result.insert(0, "record", names)
+        # a per-beat model (ecg-beat-classifier) answers several rows per record, each with the
+        # index of its input row; a per-record model answers one row per record
+        rows_of = result["row"].to_numpy() if "row" in result.columns else range(len(names))
+        result.insert(0, "record", [names[i] for i in rows_of])
     result = pd.concat([result, pd.DataFrame(failed)], ignore_index=True)
     if out:
         result.to_csv(out, index=False)

@@ -17,4 +17,7 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def set_threads(n: int) -> None:
-    torch.set_num_threads(n or os.cpu_count() or 1)
+    """Use ``n`` intra-op threads; 0 means one per CPU this process may run on."""
+    # The affinity mask, not os.cpu_count(): under taskset, cgroups or a CI runner the
+    # machine's core count oversubscribes, and oversubscribed conv steps slow 5-10x.
+    torch.set_num_threads(n or len(os.sched_getaffinity(0)) or 1)

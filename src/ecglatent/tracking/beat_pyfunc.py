@@ -1,0 +1,267 @@
+"""The served SiliconNet beat classifier (N vs V): an MLflow pyfunc bundling preprocessing and CNN.
+
+Each input row is either
+  * a beat: ``beat``, 301 samples at 250 Hz in raw mV, the QRS at index 250 (1 s before,
+    0.2 s after); or
+  * a recording: ``signal`` (1-D, or leads × samples) in mV, ``fs`` (Hz), ``leads`` (names,
+    needed for 2-D signals) and optionally ``lead`` (the lead to classify; default MLII/II).
+    R peaks are detected on that lead, which is then band-passed (0.5–60 Hz), resampled to
+    250 Hz and cut into 301-sample windows, exactly as in the `siliconet-beats` stage.
+Beats are normalised inside with the training set's mean and std. Output, one row per beat:
+``row`` (input row), ``sample`` (R peak at the input's rate; -1 for beat rows),
+``probability_v`` and ``label`` ("N" or "V", P(V) >= the model's threshold). A recording in
+which no complete window is found yields no row.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, DataType, Schema
+from mlflow.types.schema import AnyType
+
+log = logging.getLogger(__name__)
+
+BUNDLE = "bundle"
+CLASSES = ("N", "V")
+DEFAULT_LEADS = ("MLII", "II")
+MIN_FS_HZ = 50.0
+MAX_FS_HZ = 20_000.0
+OUTPUT_COLUMNS = ("row", "sample", "probability_v", "label")
+
+
+def save_bundle(
+    path: Path,
+    state_dict: dict[str, torch.Tensor],
+    *,
+    mean: float,
+    std: float,
+    threshold: float,
+    fs: float,
+    before_s: float,
+    after_s: float,
+    bandpass_hz: tuple[float, float],
+    rpeak_detector: str,
+    train_lead: str,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Network weights and every preprocessing constant the served model needs, in one file."""
+    torch.save(
+        {
+            "state_dict": state_dict,
+            "mean": float(mean),
+            "std": float(std),
+            "threshold": float(threshold),
+            "fs": float(fs),
+            "before_s": float(before_s),
+            "after_s": float(after_s),
+            "bandpass_hz": [float(b) for b in bandpass_hz],
+            "rpeak_detector": rpeak_detector,
+            "train_lead": train_lead,
+            "meta": meta or {},
+        },
+        path,
+    )
+    return path
+
+
+def signature() -> ModelSignature:
+    """Both input modes as optional columns.
+
+    Every column but ``fs`` is any-typed so one request may mix beat rows and recording rows
+    (a typed array column rejects the NaN that a row of the other kind leaves in it);
+    :meth:`BeatClassifierModel.predict` checks each value and answers a bad one with a 400.
+    """
+    inputs = Schema([
+        ColSpec(AnyType(), "beat", required=False),
+        ColSpec(AnyType(), "signal", required=False),
+        ColSpec(DataType.double, "fs", required=False),
+        ColSpec(AnyType(), "leads", required=False),
+        ColSpec(AnyType(), "lead", required=False),
+    ])  # fmt: skip
+    outputs = Schema([
+        ColSpec(DataType.long, "row"),
+        ColSpec(DataType.long, "sample"),
+        ColSpec(DataType.double, "probability_v"),
+        ColSpec(DataType.string, "label"),
+    ])  # fmt: skip
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def requirements() -> list[str]:
+    """Pinned pip requirements of the served model (the versions installed here)."""
+    from importlib.metadata import version
+
+    pkgs = ["torch", "numpy", "scipy", "pandas", "scikit-learn", "wfdb", "mlflow", "pyyaml"]
+    return [f"{p}=={version(p).split('+')[0]}" for p in pkgs]
+
+
+def _bad(msg: str) -> MlflowException:
+    # INVALID_PARAMETER_VALUE makes `mlflow models serve` answer HTTP 400, not 500.
+    return MlflowException(msg, error_code=INVALID_PARAMETER_VALUE)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+class BeatClassifierModel(PythonModel):
+    """Beats or raw recordings in; one N/V label and P(V) per beat out."""
+
+    def load_context(self, context) -> None:
+        self.load_bundle(context.artifacts[BUNDLE])
+
+    def load_bundle(self, path: str | Path) -> None:
+        from ecglatent.datasets.single_lead import window_samples
+        from ecglatent.models.siliconet import BeatClassifier
+
+        bundle = torch.load(path, map_location="cpu", weights_only=False)
+        self.network = BeatClassifier()
+        self.network.load_state_dict(bundle["state_dict"])
+        self.network.eval()
+        self.mean, self.std = float(bundle["mean"]), float(bundle["std"])
+        self.threshold = float(bundle["threshold"])
+        self.fs = float(bundle["fs"])
+        self.band = tuple(bundle["bandpass_hz"])
+        self.detector = str(bundle["rpeak_detector"])
+        self.default_leads = (bundle["train_lead"], *DEFAULT_LEADS)
+        self.before, self.after = window_samples(self.fs, bundle["before_s"], bundle["after_s"])
+        self.meta = dict(bundle.get("meta", {}))
+
+    @property
+    def n_samples(self) -> int:
+        return self.before + self.after
+
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
+        if not isinstance(model_input, pd.DataFrame):
+            model_input = pd.DataFrame(model_input)
+        if model_input.empty:
+            raise _bad("no input rows")
+        if not {"beat", "signal"} & set(model_input.columns):
+            raise _bad(
+                "input needs a 'beat' column (301 samples at 250 Hz, mV) or a 'signal' column "
+                f"with 'fs' (and 'leads' for several leads); got {list(model_input.columns)}"
+            )
+        windows: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
+        samples: list[np.ndarray] = []
+        for i, row in enumerate(model_input.to_dict("records")):
+            if not _missing(row.get("signal")):
+                w, peaks = self._record_windows(i, row)
+            elif not _missing(row.get("beat")):
+                w, peaks = self._beat_window(i, row["beat"]), np.array([-1])
+            else:
+                raise _bad(f"row {i}: neither 'beat' nor 'signal' is given")
+            windows.append(w)
+            rows.append(np.full(len(w), i, dtype=np.int64))
+            samples.append(peaks.astype(np.int64))
+        x = np.concatenate(windows)
+        if not len(x):
+            return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS})
+        p_v = self._probability_v(x)
+        return pd.DataFrame(
+            {
+                "row": np.concatenate(rows),
+                "sample": np.concatenate(samples),
+                "probability_v": p_v,
+                "label": np.where(p_v >= self.threshold, CLASSES[1], CLASSES[0]),
+            }
+        )
+
+    def _probability_v(self, beats_mv: np.ndarray) -> np.ndarray:
+        from ecglatent.training.simsiam import predict_proba
+
+        x = ((beats_mv - self.mean) / self.std).astype(np.float32)[:, None, :]
+        return predict_proba(self.network, x)[:, 1].astype(np.float64)
+
+    def _beat_window(self, i: int, beat: Any) -> np.ndarray:
+        try:
+            x = np.asarray(beat, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise _bad(f"row {i}: beat must be a list of numbers") from None
+        if x.ndim == 2 and x.shape[0] == 1:
+            x = x[0]
+        if x.shape != (self.n_samples,):
+            raise _bad(
+                f"row {i}: beat has shape {x.shape}, expected ({self.n_samples},): "
+                f"{self.before / self.fs:g} s before to {(self.after - 1) / self.fs:g} s after "
+                f"the QRS at {self.fs:g} Hz"
+            )
+        if not np.isfinite(x).all():
+            raise _bad(f"row {i}: beat contains NaN or infinite values")
+        return x[None, :]
+
+    def _pick_lead(self, i: int, signal: np.ndarray, row: dict) -> np.ndarray:
+        from ecglatent.sources.leads import normalise_lead
+
+        leads = row.get("leads")
+        wanted = row.get("lead")
+        if not _missing(wanted) and not isinstance(wanted, str):
+            raise _bad(f"row {i}: 'lead' must be one lead name, got {wanted!r}")
+        if signal.ndim == 1:
+            return signal
+        if not _missing(leads) and (
+            isinstance(leads, str) or not all(isinstance(n, str) for n in np.ravel(leads))
+        ):
+            raise _bad(f"row {i}: 'leads' must be a list of lead names, got {leads!r}")
+        if _missing(leads) or len(leads) != signal.shape[0]:
+            raise _bad(
+                f"row {i}: a {signal.shape[0]}-lead signal needs 'leads' with "
+                f"{signal.shape[0]} names (signal is leads × samples)"
+            )
+        names = [normalise_lead(str(n)) or str(n) for n in leads]
+        candidates = [wanted] if not _missing(wanted) else list(self.default_leads)
+        for cand in candidates:
+            norm = normalise_lead(str(cand)) or str(cand)
+            if norm in names:
+                return signal[names.index(norm)]
+        raise _bad(f"row {i}: lead {candidates[0]} not among leads {list(leads)}")
+
+    def _record_windows(self, i: int, row: dict) -> tuple[np.ndarray, np.ndarray]:
+        from ecglatent.datasets.single_lead import condition
+        from ecglatent.signal.beats import extract_beats
+        from ecglatent.signal.rpeaks import detect_rpeaks
+
+        try:
+            signal = np.asarray(row["signal"], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise _bad(
+                f"row {i}: signal must be a list (or leads × samples lists) of numbers"
+            ) from None
+        if signal.ndim not in (1, 2):
+            raise _bad(f"row {i}: signal must be 1-D or leads × samples, got shape {signal.shape}")
+        fs = row.get("fs")
+        if _missing(fs):
+            raise _bad(f"row {i}: a signal needs its sampling rate 'fs' (Hz)")
+        fs = float(fs)
+        if not MIN_FS_HZ <= fs <= MAX_FS_HZ:
+            raise _bad(f"row {i}: fs {fs} Hz is not a plausible ECG sampling rate")
+        x = self._pick_lead(i, signal, row)
+        min_s = self.n_samples / self.fs
+        if len(x) / fs < min_s:
+            raise _bad(
+                f"row {i}: signal is {len(x) / fs:.2f} s; one beat window needs {min_s:.1f} s"
+            )
+        if not np.isfinite(x).all():
+            raise _bad(f"row {i}: signal contains NaN or infinite values")
+        peaks = detect_rpeaks(x, fs, self.detector)
+        conditioned = condition(x[None, :], fs, self.fs, self.band)
+        at_fs = np.round(peaks * (self.fs / fs)).astype(np.int64)
+        w, ok = extract_beats(conditioned, at_fs, self.before, self.after)
+        if not len(ok):
+            log.warning("row %d: no complete %d-sample beat window", i, self.n_samples)
+        return w[:, 0, :], peaks[ok]

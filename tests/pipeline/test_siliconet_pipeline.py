@@ -1,0 +1,366 @@
+"""The four SiliconNet stages, two epochs each, on a tiny slice of the real data into a real MLflow store.
+
+The slice: the first 3 minutes of three DS1 and two DS2 MIT-BIH records (DS2's 228 has V1 and
+100 has V5 as the second channel), the first 30 PTB-XL records, and one INCART-shaped record
+(12 leads at 257 Hz, INCART's header spellings) the test writes from a minute of DS2's 233,
+all copied into a mirror the test writes and brought in by `ecglatent fetch`. The registered
+champion is then loaded as a pyfunc and served over HTTP by MLflow's own scoring app.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import wfdb
+import yaml
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, ErrorCode
+
+from ecglatent.cli import main
+from ecglatent.evaluation.beat_metrics import CONFIG_ORDER
+from ecglatent.signal.filters import resample
+from ecglatent.sources import mitdb
+from ecglatent.sources.records import read_record
+from tests.conftest import write_wfdb
+
+REPO = Path(__file__).resolve().parents[2]
+DS1_RECORDS = ("106", "119", "208")
+DS2_RECORDS = ("228", "100")
+TRIM_S = 180
+N_PTBXL = 30
+SEEDS = (0, 1)
+INCART_SOURCE, INCART_FROM_S, INCART_S = "233", 600, 60
+INCART_FS = 257.0
+# INCART's header names; each lead a different mix of 233's MLII (m) and V1 (v)
+INCART_MIX = {"I": (0.6, 0.1), "II": (1.0, 0.0), "III": (0.4, -0.1), "AVR": (-0.8, -0.05),
+              "AVL": (0.1, 0.2), "AVF": (0.7, -0.05), "V1": (0.0, 1.0), "V2": (0.2, 1.2),
+              "V3": (0.5, 0.5), "V4": (0.8, 0.1), "V5": (0.9, 0.1), "V6": (0.7, 0.0)}  # fmt: skip
+MAX_TEST_BEATS = 120
+EXPERIMENT = "test-siliconet"
+MODEL_NAME = "ecg-beat-classifier"
+
+
+def _copy_trimmed(src: Path, dst: Path, record: str, seconds: float) -> None:
+    """The first ``seconds`` of a MIT-BIH record and its reference annotations."""
+    header = wfdb.rdheader(str(src / record))
+    n = int(seconds * header.fs)
+    rec = wfdb.rdrecord(str(src / record), sampto=n)
+    write_wfdb(dst, record, rec.p_signal.T, rec.fs, rec.sig_name)
+    ann = wfdb.rdann(str(src / record), "atr", sampto=n)
+    wfdb.wrann(record, "atr", ann.sample, ann.symbol, aux_note=ann.aux_note, write_dir=str(dst))
+
+
+def _make_incart(real: Path, dst: Path) -> None:
+    """One 12-lead 257 Hz record with reference beat annotations, made from a minute of 233."""
+    src = str(real / "mitdb" / INCART_SOURCE)
+    fs_in = wfdb.rdheader(src).fs
+    a, b = int(INCART_FROM_S * fs_in), int((INCART_FROM_S + INCART_S) * fs_in)
+    rec = wfdb.rdrecord(src, sampfrom=a, sampto=b, channel_names=["MLII", "V1"])
+    m, v = resample(rec.p_signal.T, fs_in, INCART_FS)
+    leads = np.stack([cm * m + cv * v for cm, cv in INCART_MIX.values()])
+    write_wfdb(dst, "I01", leads, INCART_FS, list(INCART_MIX))
+    ann = wfdb.rdann(src, "atr", sampfrom=a, sampto=b, shift_samps=True)
+    beats = np.isin(ann.symbol, list(mitdb.BEAT_SYMBOLS))
+    samples = np.round(np.asarray(ann.sample)[beats] * INCART_FS / fs_in).astype(np.int64)
+    wfdb.wrann("I01", "atr", samples, list(np.asarray(ann.symbol)[beats]), write_dir=str(dst))
+    (dst / "RECORDS").write_text("I01\n")
+
+
+def _make_mirror(real: Path, dst: Path) -> None:
+    _make_incart(real, dst / "incartdb")
+    mit = dst / "mitdb"
+    for rec in DS1_RECORDS + DS2_RECORDS:
+        _copy_trimmed(real / "mitdb", mit, rec, TRIM_S)
+    (mit / "RECORDS").write_text("\n".join(DS1_RECORDS + DS2_RECORDS) + "\n")
+    ptb = dst / "ptb-xl"
+    ptb.mkdir(parents=True)
+    shutil.copyfile(real / "ptb-xl" / "scp_statements.csv", ptb / "scp_statements.csv")
+    with (real / "ptb-xl" / "ptbxl_database.csv").open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    hr = rows[0].index("filename_hr")
+    for row in rows[1 : N_PTBXL + 1]:
+        (ptb / row[hr]).parent.mkdir(parents=True, exist_ok=True)
+        for ext in (".hea", ".dat"):
+            shutil.copyfile(real / "ptb-xl" / (row[hr] + ext), ptb / (row[hr] + ext))
+    with (ptb / "ptbxl_database.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows[: N_PTBXL + 1])
+
+
+def tiny_params(work: Path, mirror: Path) -> Path:
+    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    p["data"].update(mirror=str(mirror), raw_dir=str(work / "data/raw"), subset=0,
+                     databases=["ptb-xl", "mitdb", "incartdb"])  # fmt: skip
+    p["tracking"].update(tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
+                         artifact_root=str(work / "mlartifacts"), register=True)  # fmt: skip
+    s = p["siliconet"]
+    s.update(out_dir=str(work / "data/siliconet"), models_dir=str(work / "models/siliconet"),
+             reports_dir=str(work / "reports"), seeds=list(SEEDS), configs=list(CONFIG_ORDER),
+             max_pretrain_beats=0, max_train_beats=200, max_val_beats=150,
+             max_test_beats=MAX_TEST_BEATS, device="cpu", threads=1, experiment=EXPERIMENT,
+             model_name=MODEL_NAME)  # fmt: skip
+    s["pretrain"].update(max_epochs=2, batch_size=64)
+    s["downstream"].update(max_epochs=2, frozen_max_epochs=0, batch_size=64)
+    path = work / "params.yaml"
+    path.write_text(yaml.safe_dump(p))
+    return path
+
+
+@pytest.fixture(scope="module")
+def silicon_run(mirror: Path, tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("siliconet")
+    _make_mirror(mirror, work / "mirror")
+    params = tiny_params(work, work / "mirror")
+    for stage in ("fetch", "siliconet-beats", "siliconet-pretrain", "siliconet-downstream",
+                  "siliconet-evaluate"):  # fmt: skip
+        assert main(["--params", str(params), stage]) == 0, stage
+    mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow.db'}")
+    return work
+
+
+def test_beat_sets_keep_ds2_out_of_training(silicon_run: Path):
+    data = silicon_run / "data/siliconet"
+    train = pd.read_csv(data / "mitdb/ds1_train.csv", dtype={"record": str})
+    val = pd.read_csv(data / "mitdb/ds1_val.csv", dtype={"record": str})
+    assert set(train.record) | set(val.record) == set(DS1_RECORDS)
+    assert not (set(train.record) | set(val.record)) & set(mitdb.DS2)
+    for name in ("ds1_train", "ds1_val", "ds2_MLII", "ds2_other"):
+        x = np.load(data / f"mitdb/{name}.npy")
+        table = pd.read_csv(data / f"mitdb/{name}.csv", dtype={"record": str})
+        assert x.shape == (len(table), 301) and set(table.aami) <= {"N", "V"}
+    # 50/50 stratified: both halves hold V beats in about the same proportion
+    assert abs(len(train) - len(val)) <= 1
+    assert abs(train.label.mean() - val.label.mean()) < 0.01
+    other = pd.read_csv(data / "mitdb/ds2_other.csv", dtype={"record": str})
+    assert set(other.record) == set(DS2_RECORDS)
+    assert other.groupby("record")["lead"].first().to_dict() == {"228": "V1", "100": "V5"}
+    ptb = pd.read_csv(data / "ptb-xl/beats.csv")
+    assert np.load(data / "ptb-xl/beats.npy").shape == (len(ptb), 12, 301)
+    # patients on one side only
+    assert not set(ptb[ptb.role == "train"].patient_id) & set(ptb[ptb.role == "val"].patient_id)
+    norm = json.loads((data / "normaliser.json").read_text())
+    assert norm["mitdb"]["std"] > 0 and norm["ptb-xl"]["std"] > 0
+    x_tr = np.load(data / "mitdb/ds1_train.npy")
+    assert np.isclose(norm["mitdb"]["mean"], x_tr.mean(), atol=1e-4)  # training half only
+    assert np.isclose(norm["mitdb"]["std"], x_tr.std(), rtol=1e-4)
+    assert (data / "rejects.csv").exists()
+    inc = pd.read_csv(data / "incartdb/beats.csv", dtype={"record": str})
+    assert np.load(data / "incartdb/beats.npy").shape == (len(inc), 12, 301)
+    assert set(inc.record) == {"I01"} and set(inc.aami) == {"N", "V"}
+
+
+def test_artifacts_written(silicon_run: Path):
+    models = silicon_run / "models/siliconet"
+    assert (models / "pretrain/simsiam.pt").exists()
+    index = pd.read_csv(models / "downstream/index.csv")
+    assert len(index) == len(CONFIG_ORDER) * len(SEEDS)
+    for row in index.itertuples():
+        assert (models / "downstream" / row.path).exists()
+    assert (silicon_run / "reports/siliconet_results.csv").exists()
+    metrics = json.loads((silicon_run / "reports/siliconet_metrics.json").read_text())
+    assert set(metrics["configs"]) == set(CONFIG_ORDER)
+    assert metrics["anchor"] == {"low": 0.89, "high": 0.9}
+
+
+def test_one_run_per_configuration_and_seed_with_f1_per_epoch(silicon_run: Path):
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    runs = client.search_runs([exp.experiment_id], "tags.stage = 'siliconet_downstream'")
+    pairs = sorted((r.data.tags["config"], int(r.data.tags["seed"])) for r in runs)
+    assert pairs == sorted((c, s) for c in CONFIG_ORDER for s in SEEDS)
+    for r in runs:
+        for key in ("downstream/train_loss", "downstream/val_loss", "downstream/val_f1"):
+            assert [m.step for m in client.get_metric_history(r.info.run_id, key)] == [0, 1]
+        artifacts = {a.path for a in client.list_artifacts(r.info.run_id, "confusion")}
+        assert {"confusion/val.json", "confusion/test.json", "confusion/test.png"} <= artifacts
+        assert "test/DS2_MLII/f1" in r.data.metrics
+    (pre,) = client.search_runs([exp.experiment_id], "tags.stage = 'siliconet_pretrain'")
+    history = client.get_metric_history(pre.info.run_id, "pretrain/val_loss")
+    assert [m.step for m in history] == [0, 1]
+    (ev,) = client.search_runs([exp.experiment_id], "tags.stage = 'siliconet_evaluate'")
+    tables = {a.path for a in client.list_artifacts(ev.info.run_id, "tables")}
+    assert "tables/siliconet.md" in tables and "tables/siliconet_results.csv" in tables
+
+
+def test_report_has_the_five_configurations_and_per_lead_rows(silicon_run: Path):
+    text = (silicon_run / "reports/siliconet.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| | randfeatures"))
+    assert header.split("|")[2:7] == [f" {c} " for c in CONFIG_ORDER]
+    for row in ("| DS2 MLII |", "| DS2 other |", "| DS2 V1 |", "| DS2 V5 |", "| INCART V1 |",
+                "| INCART aVR |", "| Leads average |"):  # fmt: skip
+        assert row in text, row
+    assert "0.89–0.90" in text and "Wilcoxon" in text
+    results = pd.read_csv(silicon_run / "reports/siliconet_results.csv")
+    per_model = results.groupby(["config", "seed"])["eval"].apply(set)
+    assert len(per_model) == len(CONFIG_ORDER) * len(SEEDS)
+    for evals in per_model:  # every model scored on DS2 per lead and on all 12 INCART leads
+        assert {"DS2 MLII", "DS2 V1", "DS2 V5"} <= evals
+        assert {e for e in evals if e.startswith("INCART ")} >= {f"INCART {n}" for n in (
+            "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")}  # fmt: skip
+    ds2 = results[results["eval"] == "DS2 MLII"]
+    # the stratified test sample: ~MAX_TEST_BEATS beats, V beats included
+    assert ((ds2.tp + ds2.fp + ds2.fn + ds2.tn - MAX_TEST_BEATS).abs() <= 2).all()
+    assert ((ds2.tp + ds2.fn) > 0).all()
+    metrics = json.loads((silicon_run / "reports/siliconet_metrics.json").read_text())
+    for c in CONFIG_ORDER:
+        f1 = ds2[ds2.config == c].f1
+        assert metrics["configs"][c]["ds2_f1_median"] == pytest.approx(f1.median(), abs=1e-5)
+
+
+def _real_record(mirror: Path, record: str, seconds: float) -> tuple[dict, np.ndarray]:
+    rec = read_record(mirror / "mitdb" / record)
+    n = int(seconds * rec.fs)
+    samples, _ = mitdb.read_beat_annotations(mirror / "mitdb" / record)
+    row = {"signal": rec.signal[:, :n].tolist(), "fs": rec.fs, "leads": list(rec.leads)}
+    return row, samples[samples < n]
+
+
+def test_champion_labels_beats_of_a_raw_record(silicon_run: Path, mirror: Path):
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    assert version.tags["score_metric"].startswith("DS1 validation F1")
+    index = pd.read_csv(silicon_run / "models/siliconet/downstream/index.csv")
+    best = index.loc[index.val_f1.idxmax()]
+    assert version.tags["val_f1"] == f"{best.val_f1:.6f}"  # chosen on validation, not DS2
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    # record 233 (DS2, MLII/V1, frequent PVCs), the minute after the test's 5-minute slice
+    row, truth = _real_record(mirror, "233", 360)
+    out = model.predict(pd.DataFrame([row]))
+    assert list(out.columns) == ["row", "sample", "probability_v", "label"]
+    assert set(out.label) <= {"N", "V"} and out.probability_v.between(0, 1).all()
+    fs = row["fs"]
+    inner = truth[(truth > 1.1 * fs) & (truth < len(row["signal"][0]) - 0.3 * fs)]
+    dist = np.abs(out["sample"].to_numpy()[:, None] - inner[None, :]).min(axis=0)
+    assert np.mean(dist <= 0.05 * fs) > 0.95  # detected R peaks match the reference beats
+    assert abs(len(out) - len(inner)) <= 0.05 * len(inner)
+
+
+def test_champion_on_beats_matches_the_trained_network(silicon_run: Path):
+    """Raw-mV beats in → the same P(V) as the saved network on the normalised beats."""
+    from ecglatent.models.siliconet import BeatClassifier
+    from ecglatent.training.simsiam import predict_proba
+
+    data = silicon_run / "data/siliconet/mitdb"
+    x = np.load(data / "ds2_MLII.npy")[:40]
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    out = model.predict(pd.DataFrame({"beat": list(x.astype(np.float64))}))
+    assert out["row"].tolist() == list(range(len(x))) and (out["sample"] == -1).all()
+    index = pd.read_csv(silicon_run / "models/siliconet/downstream/index.csv")
+    best = index.loc[index.val_f1.idxmax()]
+    saved = torch.load(silicon_run / "models/siliconet/downstream" / best.path, weights_only=False)
+    net = BeatClassifier()
+    net.load_state_dict(saved["state_dict"])
+    norm = saved["normaliser"]
+    expected = predict_proba(net, ((x - norm["mean"]) / norm["std"])[:, None, :])[:, 1]
+    np.testing.assert_allclose(out["probability_v"], expected, atol=1e-5)
+    labels = np.where(expected >= saved["threshold"], "V", "N")
+    assert out["label"].tolist() == labels.tolist()
+
+
+def test_predict_cli_labels_every_beat_of_wfdb_records(silicon_run: Path):
+    """`ecglatent predict --model models:/ecg-beat-classifier@champion` on WFDB files."""
+    out = silicon_run / "beat_labels.csv"
+    files = [str(silicon_run / "mirror/mitdb" / f"{r}.hea") for r in DS2_RECORDS]
+    uri = f"models:/{MODEL_NAME}@champion"
+    args = ["--params", str(silicon_run / "params.yaml"), "predict", "--model", uri, *files]
+    assert main([*args, "--out", str(out)]) == 0
+    table = pd.read_csv(out, dtype={"record": str})
+    assert [Path(r).name for r in dict.fromkeys(table.record)] == list(DS2_RECORDS)
+    for k, rec in enumerate(DS2_RECORDS):
+        rows = table[table.record.str.endswith(rec)]
+        assert (rows["row"] == k).all() and set(rows.label) <= {"N", "V"}
+        n_ref = len(mitdb.read_beat_annotations(silicon_run / "mirror/mitdb" / rec)[0])
+        assert abs(len(rows) - n_ref) <= 0.1 * n_ref  # one label per detected beat
+
+
+def test_champion_rejects_bad_input_as_a_client_error(silicon_run: Path):
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    for bad in ({"beat": [0.0] * 100}, {"signal": [[0.0] * 5000] * 2, "fs": 360.0},
+                {"signal": [0.0] * 5000}, {"fs": 360.0}):  # fmt: skip
+        with pytest.raises(MlflowException) as err:
+            model.predict(pd.DataFrame([bad]))
+        assert err.value.error_code == ErrorCode.Name(INVALID_PARAMETER_VALUE)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.fixture(scope="module")
+def scoring_url(silicon_run: Path):
+    """The champion behind MLflow's scoring app (what `mlflow models serve` runs), on a thread."""
+    import os
+
+    import uvicorn
+    from mlflow.pyfunc import scoring_server
+
+    saved_env = dict(os.environ)
+    app = scoring_server.init(mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion"))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "scoring server did not start"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/invocations"
+    server.should_exit = True
+    thread.join(timeout=30)
+    os.environ.clear()
+    os.environ.update(saved_env)  # init() marks the process as a serving environment
+
+
+def test_served_champion_labels_beats_and_records_over_http(scoring_url: str, mirror: Path):
+    row, truth = _real_record(mirror, "233", 30)
+    beats = [{"beat": [0.0] * 301}, {"beat": list(np.sin(np.arange(301) / 9.0))}]
+    status, body = _post(scoring_url, {"dataframe_records": beats + [row]})
+    assert status == 200, body
+    out = pd.DataFrame(body["predictions"])
+    assert list(out.columns) == ["row", "sample", "probability_v", "label"]
+    assert out["row"].tolist()[:2] == [0, 1] and (out["row"][2:] == 2).all()
+    assert set(out.label) <= {"N", "V"} and out.probability_v.between(0, 1).all()
+    inner = truth[(truth > 1.1 * row["fs"]) & (truth < 30 * row["fs"] - 0.3 * row["fs"])]
+    assert abs((out["row"] == 2).sum() - len(inner)) <= 2  # one label per beat of the record
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [({"beat": [0.0] * 100}, "expected (301,)"),
+     ({"signal": [0.0] * 5000}, "'fs'"),
+     ({"signal": [[0.0] * 5000] * 2, "fs": 360.0}, "'leads'"),
+     ({"signal": [[0.0] * 5000] * 2, "fs": 360.0, "leads": "MLII"}, "list of lead names"),
+     ({"signal": [[0.0] * 5000] * 2, "fs": 360.0, "leads": ["V1", "V2"]}, "not among leads"),
+     ({"signal": [0.0] * 5000, "fs": 5.0}, "plausible"),
+     ({"signal": [0.0] * 100, "fs": 360.0}, "one beat window")],
+)  # fmt: skip
+def test_served_champion_answers_bad_input_with_400(scoring_url: str, record: dict, reason: str):
+    status, body = _post(scoring_url, {"dataframe_records": [record]})
+    assert status == 400
+    assert body["error_code"] == ErrorCode.Name(INVALID_PARAMETER_VALUE)
+    assert reason in body["message"]
