@@ -14,7 +14,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def mirror_dir() -> Path:
     """The shared PhysioNet mirror ($ECGLATENT_DATA_MIRROR, else ../shared/data)."""
-    return Path(os.environ.get("ECGLATENT_DATA_MIRROR", REPO_ROOT.parent / "shared" / "data"))
+    # Absolute: tests hand it to commands that run in other directories (a temp DVC repo).
+    return Path(
+        os.environ.get("ECGLATENT_DATA_MIRROR", REPO_ROOT.parent / "shared" / "data")
+    ).resolve()
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +57,12 @@ def write_wfdb(
 
 
 # MLflow's process-wide settings as the test session found them.
-_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")
+_MLFLOW_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_RUN_ID",
+    "MLFLOW_EXPERIMENT_ID",
+)
 _MLFLOW_ENV_AT_START = {k: os.environ.get(k) for k in _MLFLOW_ENV}
 
 
