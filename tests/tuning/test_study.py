@@ -92,8 +92,14 @@ def clean_env() -> dict[str, str]:
 
 
 def run_ok(cmd: list[str], cwd: Path) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=clean_env(), capture_output=True, text=True,
-                          timeout=STEP_TIMEOUT_S)  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=clean_env(), capture_output=True, text=True,
+                              timeout=STEP_TIMEOUT_S)  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        # Say where it stuck: the workers' log lines, not just "timed out".
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        pytest.fail(f"{' '.join(cmd)} still running after {STEP_TIMEOUT_S} s; its log ends:\n"
+                    f"{(err or '')[-6000:]}")  # fmt: skip
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr[-6000:]}"
     return proc.stderr
 
@@ -126,8 +132,11 @@ def wait_mid_trial(proc: subprocess.Popen, storage: str, name: str,
             continue
         done = {t.number: t.values[0] for t in trials if t.state.name == "COMPLETE"}
         # Training has begun once the trial's MLflow run exists.
-        busy = [t for t in trials if t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs]
-        if done and len(busy) >= running:
+        running_now = [t for t in trials if t.state.name == "RUNNING"]
+        busy = [t for t in running_now if "mlflow_run_id" in t.user_attrs]
+        # Not while a trial is between Optuna's ask and its first heartbeat: Optuna's stale
+        # check skips a RUNNING trial that never sent one, so a kill there leaves it RUNNING.
+        if done and len(busy) >= running and len(busy) == len(running_now):
             return done, busy
     raise AssertionError("no worker was mid-trial within the time limit")
 
