@@ -62,6 +62,43 @@ def _pick_lead(rec, lead: str):
     return select_leads(rec, (lead,))
 
 
+def annotated_windows(
+    record: str,
+    signal: np.ndarray,
+    rec_fs: float,
+    samples: np.ndarray,
+    symbols: np.ndarray,
+    classes: Sequence[str],
+    fs: float,
+    band: tuple[float, float],
+    before: int,
+    after: int,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Windows (n, leads, T) float32 around one record's reference beats of ``classes``, and rows.
+
+    ``signal`` (leads, samples) at ``rec_fs`` is band-passed and resampled to ``fs``; the
+    annotation ``samples`` are mapped to ``fs``. Rows: record, sample (at ``fs``), sample_orig
+    (at ``rec_fs``), symbol, aami, label (index in ``classes``). Beats too near an edge go.
+    """
+    aami = mitdb.aami_class(symbols)
+    keep = np.isin(aami, list(classes))
+    peaks = np.round(samples[keep] * (fs / rec_fs)).astype(np.int64)
+    x = condition(signal, rec_fs, fs, band)
+    w, ok = extract_beats(x, peaks, before, after)
+    cls = aami[keep][ok]
+    rows = pd.DataFrame(
+        {
+            "record": record,
+            "sample": peaks[ok],
+            "sample_orig": samples[keep][ok],
+            "symbol": symbols[keep][ok],
+            "aami": cls.astype(str),
+            "label": np.array([list(classes).index(c) for c in cls], dtype=np.int64),
+        }
+    )
+    return w.astype(np.float32), rows
+
+
 def mitdb_nv_beats(
     root: str | Path,
     records: Sequence[str],
@@ -94,26 +131,11 @@ def mitdb_nv_beats(
             log.warning("mitdb %s skipped: %s", record, exc.reason)
             rejects[record] = exc.reason
             continue
-        aami = mitdb.aami_class(symbols)
-        keep = np.isin(aami, list(classes))
-        peaks = np.round(samples[keep] * (fs / rec.fs)).astype(np.int64)
-        x = condition(rec.signal, rec.fs, fs, band)
-        w, ok = extract_beats(x, peaks, before, after)
-        windows.append(w[:, 0, :].astype(np.float32))
-        cls = aami[keep][ok]
-        tables.append(
-            pd.DataFrame(
-                {
-                    "record": record,
-                    "sample": peaks[ok],
-                    "sample_orig": samples[keep][ok],
-                    "symbol": symbols[keep][ok],
-                    "aami": cls.astype(str),
-                    "label": np.array([list(classes).index(c) for c in cls], dtype=np.int64),
-                    "lead": rec.leads[0],
-                }
-            )
-        )
+        w, rows = annotated_windows(record, rec.signal, rec.fs, samples, symbols, classes, fs,
+                                    band, before, after)  # fmt: skip
+        windows.append(w[:, 0, :])
+        rows["lead"] = rec.leads[0]
+        tables.append(rows)
     n_t = before + after
     x_all = np.concatenate(windows) if windows else np.empty((0, n_t), np.float32)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE_COLUMNS)

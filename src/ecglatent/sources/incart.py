@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from ecglatent.errors import RecordError
-from ecglatent.signal.beats import extract_beats
 from ecglatent.sources import mitdb
 from ecglatent.sources.leads import STANDARD_12
 from ecglatent.sources.records import Record, read_record, to_standard_12
@@ -59,7 +58,7 @@ def incart_nv_beats(
     and listed in ``table.attrs["rejects"]``.
     """
     # single_lead imports sources; importing it here keeps sources importable on their own.
-    from ecglatent.datasets.single_lead import condition, window_samples
+    from ecglatent.datasets.single_lead import annotated_windows, window_samples
 
     root = Path(root)
     records = list_records(root) if records is None else list(records)
@@ -76,25 +75,10 @@ def incart_nv_beats(
             log.warning("incartdb %s skipped: %s", record, exc.reason)
             rejects[record] = exc.reason
             continue
-        aami = mitdb.aami_class(symbols)
-        keep = np.isin(aami, list(classes))
-        peaks = np.round(samples[keep] * (fs / rec.fs)).astype(np.int64)
-        x = condition(rec.signal[order], rec.fs, fs, band)
-        w, ok = extract_beats(x, peaks, before, after)
-        windows.append(w.astype(np.float32))
-        cls = aami[keep][ok]
-        tables.append(
-            pd.DataFrame(
-                {
-                    "record": record,
-                    "sample": peaks[ok],
-                    "sample_orig": samples[keep][ok],
-                    "symbol": symbols[keep][ok],
-                    "aami": cls.astype(str),
-                    "label": np.array([list(classes).index(c) for c in cls], dtype=np.int64),
-                }
-            )
-        )
+        w, rows = annotated_windows(record, rec.signal[order], rec.fs, samples, symbols, classes,
+                                    fs, band, before, after)  # fmt: skip
+        windows.append(w)
+        tables.append(rows)
     x_all = (
         np.concatenate(windows)
         if windows
