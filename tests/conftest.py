@@ -56,6 +56,34 @@ def write_wfdb(
     return directory / name
 
 
+def write_cinc_record(
+    directory: Path,
+    name: str,
+    signal: np.ndarray,
+    fs: float,
+    leads: list[str] | tuple[str, ...],
+    comments: list[str] = (),
+) -> Path:
+    """Write (leads, samples) in mV the way the CinC 2021 Challenge ships records.
+
+    The signal is a MATLAB v4 file (``val``, int16, 1000 units per mV) written by scipy; the
+    header declares it as WFDB format ``16+24`` and carries ``#Age:``-style comments.
+    """
+    import scipy.io
+
+    directory.mkdir(parents=True, exist_ok=True)
+    val = np.round(np.asarray(signal, dtype=np.float64) * 1000).astype(np.int16)
+    scipy.io.savemat(directory / f"{name}.mat", {"val": val}, format="4")
+    n_leads, n = val.shape
+    lines = [f"{name} {n_leads} {fs:g} {n} 05-Feb-2020 11:39:16"]
+    lines += [
+        f"{name}.mat 16+24 1000/mV 16 0 {val[k, 0]} 0 0 {lead}" for k, lead in enumerate(leads)
+    ]
+    lines += [f"#{c}" for c in comments]
+    (directory / f"{name}.hea").write_text("\n".join(lines) + "\n")
+    return directory / name
+
+
 # MLflow's process-wide settings as the test session found them.
 _MLFLOW_ENV = (
     "MLFLOW_TRACKING_URI",

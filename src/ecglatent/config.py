@@ -209,6 +209,10 @@ class SiliconConfig:
     ds1_val_fraction: float = 0.5
     split_by_record: bool = False
     pretrain_val_fraction: float = 0.2
+    # 12-lead corpora for SimSiam: ptb-xl and/or challenge-2021 (each must be in data.databases)
+    pretrain_databases: tuple[str, ...] = ("ptb-xl",)
+    # evenly spaced beats kept per pretraining record (0 = all); long records would dominate
+    pretrain_beats_per_record: int = 0
     projector_dim: int = 256
     projector_layers: int = 2
     predictor_hidden: int = 64
@@ -331,6 +335,17 @@ def _validate(p: Params) -> None:
             raise ConfigError(
                 f"params.yaml: vae.finetune_models.{name}.latent_pred must be in 1..{base.latent_dim}"
             )
-    unknown = set(p.data.databases) - {"ptb-xl", "mitdb", "incartdb"}
+    unknown = set(p.data.databases) - {"ptb-xl", "mitdb", "incartdb", "challenge-2021"}
     if unknown:
         raise ConfigError(f"params.yaml: data.databases has unknown database(s) {sorted(unknown)}")
+    corpora = p.siliconet.pretrain_databases
+    bad = sorted(set(corpora) - {"ptb-xl", "challenge-2021"})
+    if bad or not corpora:
+        raise ConfigError(
+            f"params.yaml: siliconet.pretrain_databases {list(corpora)}: use ptb-xl and/or "
+            f"challenge-2021"
+        )
+    if p.siliconet.pretrain_beats_per_record < 0:
+        raise ConfigError(
+            "params.yaml: siliconet.pretrain_beats_per_record must be 0 (all) or more"
+        )

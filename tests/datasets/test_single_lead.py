@@ -160,3 +160,11 @@ def test_ptbxl_multilead_beats_and_patient_split(mirror):
     assert abs(int(np.argmax(mag)) - 250) <= 5
     tr, va = pretrain_split(table, 0.34, seed=0)
     assert not set(table["patient_id"].iloc[tr]) & set(table["patient_id"].iloc[va])
+    capped, ct = ptbxl_multilead_beats(mirror / "ptb-xl", [1, 2, 3, 4, 5, 6],
+                                       max_beats_per_record=4)  # fmt: skip
+    assert (ct.groupby("ecg_id").size() == 4).all()
+    full = table.groupby("ecg_id")["sample"].agg(["first", "last"])
+    ends = ct.groupby("ecg_id")["sample"].agg(["first", "last"])
+    assert ends.equals(full)  # evenly spread over the record, first and last beats kept
+    same = (table["ecg_id"] == ct["ecg_id"].iloc[1]) & (table["sample"] == ct["sample"].iloc[1])
+    np.testing.assert_array_equal(capped[1], beats[int(np.flatnonzero(same)[0])])

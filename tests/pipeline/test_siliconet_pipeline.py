@@ -3,7 +3,9 @@
 The slice: the first 3 minutes of three DS1 and two DS2 MIT-BIH records (DS2's 228 has V1 and
 100 has V5 as the second channel), the first 30 PTB-XL records, and one INCART-shaped record
 (12 leads at 257 Hz, INCART's header spellings) the test writes from a minute of DS2's 233,
-all copied into a mirror the test writes and brought in by `ecglatent fetch`. The registered
+and three CinC 2021-format records (MATLAB v4 signals) written from PTB-XL records 31-33, one of
+them under the Challenge's ptb-xl source (left out, PTB-XL being in the corpus already), all
+copied into a mirror the test writes and brought in by `ecglatent fetch`. The registered
 champion is then loaded as a pyfunc and served over HTTP by MLflow's own scoring app.
 """
 
@@ -35,7 +37,7 @@ from ecglatent.evaluation.beat_metrics import CONFIG_ORDER
 from ecglatent.signal.filters import resample
 from ecglatent.sources import mitdb
 from ecglatent.sources.records import read_record
-from tests.conftest import write_wfdb
+from tests.conftest import write_cinc_record, write_wfdb
 
 REPO = Path(__file__).resolve().parents[2]
 DS1_RECORDS = ("106", "119", "208")
@@ -49,6 +51,8 @@ INCART_FS = 257.0
 INCART_MIX = {"I": (0.6, 0.1), "II": (1.0, 0.0), "III": (0.4, -0.1), "AVR": (-0.8, -0.05),
               "AVL": (0.1, 0.2), "AVF": (0.7, -0.05), "V1": (0.0, 1.0), "V2": (0.2, 1.2),
               "V3": (0.5, 0.5), "V4": (0.8, 0.1), "V5": (0.9, 0.1), "V6": (0.7, 0.0)}  # fmt: skip
+CINC_RECORDS = {"training/georgia/g1/E00001": 31, "training/georgia/g1/E00002": 32,
+                "training/ptb-xl/g1/HR00033": 33}  # fmt: skip
 MAX_TEST_BEATS = 120
 EXPERIMENT = "test-siliconet"
 MODEL_NAME = "ecg-beat-classifier"
@@ -80,8 +84,20 @@ def _make_incart(real: Path, dst: Path) -> None:
     (dst / "RECORDS").write_text("I01\n")
 
 
+def _make_cinc(real: Path, dst: Path) -> None:
+    from ecglatent.sources import ptbxl
+    from ecglatent.sources.records import to_standard_12
+
+    db = ptbxl.read_database(real / "ptb-xl")
+    for rel, ecg_id in CINC_RECORDS.items():
+        rec = to_standard_12(read_record(ptbxl.record_path(real / "ptb-xl", db.loc[ecg_id], 500)))
+        path = dst / rel
+        write_cinc_record(path.parent, path.name, rec.signal, rec.fs, rec.leads, ["Age: 60"])
+
+
 def _make_mirror(real: Path, dst: Path) -> None:
     _make_incart(real, dst / "incartdb")
+    _make_cinc(real, dst / "challenge-2021")
     mit = dst / "mitdb"
     for rec in DS1_RECORDS + DS2_RECORDS:
         _copy_trimmed(real / "mitdb", mit, rec, TRIM_S)
@@ -103,7 +119,7 @@ def _make_mirror(real: Path, dst: Path) -> None:
 def tiny_params(work: Path, mirror: Path) -> Path:
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["data"].update(mirror=str(mirror), raw_dir=str(work / "data/raw"), subset=0,
-                     databases=["ptb-xl", "mitdb", "incartdb"])  # fmt: skip
+                     databases=["ptb-xl", "mitdb", "incartdb", "challenge-2021"])  # fmt: skip
     p["tracking"].update(tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
                          artifact_root=str(work / "mlartifacts"), register=True)  # fmt: skip
     s = p["siliconet"]
@@ -111,7 +127,7 @@ def tiny_params(work: Path, mirror: Path) -> Path:
              reports_dir=str(work / "reports"), seeds=list(SEEDS), configs=list(CONFIG_ORDER),
              max_pretrain_beats=0, max_train_beats=200, max_val_beats=150,
              max_test_beats=MAX_TEST_BEATS, device="cpu", threads=1, experiment=EXPERIMENT,
-             model_name=MODEL_NAME)  # fmt: skip
+             model_name=MODEL_NAME, pretrain_databases=["ptb-xl", "challenge-2021"])  # fmt: skip
     s["pretrain"].update(max_epochs=2, batch_size=64)
     s["downstream"].update(max_epochs=2, frozen_max_epochs=0, batch_size=64)
     path = work / "params.yaml"
@@ -147,12 +163,20 @@ def test_beat_sets_keep_ds2_out_of_training(silicon_run: Path):
     other = pd.read_csv(data / "mitdb/ds2_other.csv", dtype={"record": str})
     assert set(other.record) == set(DS2_RECORDS)
     assert other.groupby("record")["lead"].first().to_dict() == {"228": "V1", "100": "V5"}
-    ptb = pd.read_csv(data / "ptb-xl/beats.csv")
-    assert np.load(data / "ptb-xl/beats.npy").shape == (len(ptb), 12, 301)
-    # patients on one side only
-    assert not set(ptb[ptb.role == "train"].patient_id) & set(ptb[ptb.role == "val"].patient_id)
+    pre = pd.read_csv(data / "pretrain/beats.csv", dtype={"record": str})
+    x_pre = np.load(data / "pretrain/beats.npy")
+    # a Challenge-sized corpus is stored as float16
+    assert x_pre.shape == (len(pre), 12, 301) and x_pre.dtype == np.float16
+    cinc = pre[pre.database == "challenge-2021"]
+    assert set(pre.database) == {"ptb-xl", "challenge-2021"}
+    assert set(cinc.record) == {r for r in CINC_RECORDS if "/ptb-xl/" not in r}
+    assert pre[pre.database == "ptb-xl"].record.nunique() > 20
+    # patients (records, for the Challenge) on one side only
+    assert not set(pre[pre.role == "train"].group) & set(pre[pre.role == "val"].group)
+    assert set(cinc.groupby("record")["group"].nunique()) == {1}
     norm = json.loads((data / "normaliser.json").read_text())
-    assert norm["mitdb"]["std"] > 0 and norm["ptb-xl"]["std"] > 0
+    assert norm["mitdb"]["std"] > 0 and norm["pretrain"]["std"] > 0
+    assert "challenge-2021" in norm["pretrain"]["fitted_on"]
     x_tr = np.load(data / "mitdb/ds1_train.npy")
     assert np.isclose(norm["mitdb"]["mean"], x_tr.mean(), atol=1e-4)  # training half only
     assert np.isclose(norm["mitdb"]["std"], x_tr.std(), rtol=1e-4)
@@ -231,7 +255,7 @@ def _real_record(mirror: Path, record: str, seconds: float) -> tuple[dict, np.nd
 def test_champion_labels_beats_of_a_raw_record(silicon_run: Path, mirror: Path):
     client = MlflowClient()
     version = client.get_model_version_by_alias(MODEL_NAME, "champion")
-    assert version.tags["score_metric"].startswith("DS1 validation F1")
+    assert version.tags["score_metric"] == "val_f1"
     index = pd.read_csv(silicon_run / "models/siliconet/downstream/index.csv")
     best = index.loc[index.val_f1.idxmax()]
     assert version.tags["val_f1"] == f"{best.val_f1:.6f}"  # chosen on validation, not DS2

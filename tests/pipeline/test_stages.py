@@ -197,3 +197,22 @@ def test_bad_params_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "p.yaml").write_text("preprocess:\n  bandpass: [1, 2]\n")
     assert main(["--params", str(tmp_path / "p.yaml"), "beats"]) == 2
     assert "unknown key(s) ['bandpass']" in capsys.readouterr().err
+
+
+def test_challenge_without_mirror_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ECGLATENT_DATA_MIRROR", raising=False)
+    params = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    params["data"].update(mirror=None, raw_dir=str(tmp_path / "raw"), databases=["challenge-2021"])
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    assert main(["--params", str(tmp_path / "p.yaml"), "fetch"]) == 2
+    err = capsys.readouterr().err
+    assert "physionet.org/files/challenge-2021" in err and "data.mirror" in err
+    assert "Traceback" not in err and not (tmp_path / "raw/challenge-2021").exists()
+
+
+def test_pretraining_corpus_must_be_fetched(tmp_path, capsys):
+    params = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    params["siliconet"]["pretrain_databases"] = ["ptb-xl", "cinc"]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    assert main(["--params", str(tmp_path / "p.yaml"), "siliconet-beats"]) == 2
+    assert "use ptb-xl and/or challenge-2021" in capsys.readouterr().err

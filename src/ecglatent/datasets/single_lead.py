@@ -21,7 +21,13 @@ from ecglatent.errors import RecordError
 from ecglatent.signal.beats import extract_beats
 from ecglatent.signal.filters import bandpass, resample
 from ecglatent.sources import mitdb, ptbxl
-from ecglatent.sources.records import check_quality, read_record, select_leads, to_standard_12
+from ecglatent.sources.records import (
+    Record,
+    check_quality,
+    read_record,
+    select_leads,
+    to_standard_12,
+)
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +183,10 @@ class NVSplits:
 
 def fit_normaliser(x: np.ndarray) -> tuple[float, float]:
     """Global mean and std of the training windows (one pair for all samples, paper §2.3)."""
-    std = float(np.std(x))
-    return float(np.mean(x)), std if std > 0 else 1.0
+    # float16 sums would overflow and lose precision; float32 keeps its historic result
+    acc = np.float64 if x.dtype == np.float16 else None
+    std = float(np.std(x, dtype=acc))
+    return float(np.mean(x, dtype=acc)), std if std > 0 else 1.0
 
 
 def normalise(x: np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -259,6 +267,37 @@ def stratified_subsample(beats: BeatSet, n: int, seed: int = 0) -> BeatSet:
     return beats.subset(np.sort(idx))
 
 
+def detected_beats(
+    rec: Record,
+    fs: float,
+    band: tuple[float, float],
+    detector: str,
+    before: int,
+    after: int,
+    min_duration_s: float = MIN_DURATION_S,
+    max_beats: int = 0,
+    flat_std_mv: float = FLAT_LEAD_STD_MV,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windows (n, 12, before + after) float32 of a 12-lead record around R peaks detected on
+    all leads, and the peaks (at ``fs``).
+
+    Quality-checked first; ``max_beats`` > 0 keeps that many evenly spaced beats. Raises
+    :class:`RecordError` for a bad record or one without a complete window.
+    """
+    from ecglatent.signal.rpeaks import detect_rpeaks_multilead
+
+    check_quality(rec, min_duration_s, flat_std_mv)
+    x = condition(rec.signal, rec.fs, fs, band)
+    peaks = detect_rpeaks_multilead(x, fs, detector)
+    w, ok = extract_beats(x, peaks, before, after)
+    if not len(ok):
+        raise RecordError(rec.record_id, "no complete beat window")
+    if 0 < max_beats < len(ok):
+        keep = np.unique(np.linspace(0, len(ok) - 1, max_beats).round().astype(int))
+        w, ok = w[keep], ok[keep]
+    return w.astype(np.float32), peaks[ok]
+
+
 def ptbxl_multilead_beats(
     root: str | Path,
     ecg_ids: Sequence[int] | None = None,
@@ -270,14 +309,14 @@ def ptbxl_multilead_beats(
     detector: str = "ecglatent",
     min_duration_s: float = MIN_DURATION_S,
     flat_std_mv: float = FLAT_LEAD_STD_MV,
+    max_beats_per_record: int = 0,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Beats (n, 12, T) float32 in standard lead order around R peaks detected on all 12 leads.
 
     Table columns: ecg_id, patient_id, strat_fold, sample (at ``fs``). Records failing to read
     or the quality check are skipped and listed in ``table.attrs["rejects"]``.
+    ``max_beats_per_record`` > 0 keeps that many evenly spaced beats of each record.
     """
-    from ecglatent.signal.rpeaks import detect_rpeaks_multilead  # owned elsewhere, still moving
-
     root = Path(root)
     db = ptbxl.read_database(root)
     ids = list(db.index) if ecg_ids is None else list(ecg_ids)
@@ -291,25 +330,20 @@ def ptbxl_multilead_beats(
             rec = to_standard_12(
                 read_record(ptbxl.record_path(root, row, rate), f"ptb-xl/{ecg_id}")
             )
-            check_quality(rec, min_duration_s, flat_std_mv)
+            w, peaks = detected_beats(rec, fs, band, detector, before, after, min_duration_s,
+                                      max_beats_per_record, flat_std_mv)  # fmt: skip
         except RecordError as exc:
             log.warning("ptb-xl %s skipped: %s", ecg_id, exc.reason)
             rejects[str(ecg_id)] = exc.reason
             continue
-        x = condition(rec.signal, rec.fs, fs, band)
-        peaks = detect_rpeaks_multilead(x, fs, detector)
-        w, ok = extract_beats(x, peaks, before, after)
-        if not len(ok):
-            rejects[str(ecg_id)] = "no complete beat window"
-            continue
-        beats.append(w.astype(np.float32))
+        beats.append(w)
         rows.append(
             pd.DataFrame(
                 {
                     "ecg_id": int(ecg_id),
                     "patient_id": int(row["patient_id"]),
                     "strat_fold": int(row.get("strat_fold", -1)),
-                    "sample": peaks[ok],
+                    "sample": peaks,
                 }
             )
         )
@@ -324,12 +358,16 @@ def ptbxl_multilead_beats(
 
 
 def pretrain_split(
-    table: pd.DataFrame, val_fraction: float = PRETRAIN_VAL_FRACTION, seed: int = 0
+    table: pd.DataFrame,
+    val_fraction: float = PRETRAIN_VAL_FRACTION,
+    seed: int = 0,
+    group: str = "patient_id",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Train/val beat indices for pretraining, whole patients on one side (paper: 80/20)."""
+    """Train/val beat indices for pretraining, whole patients (``table[group]``) on one side
+    (paper: 80/20)."""
     idx = np.arange(len(table))
     gss = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
-    tr, va = next(gss.split(idx, groups=table["patient_id"].to_numpy()))
+    tr, va = next(gss.split(idx, groups=table[group].to_numpy()))
     return np.sort(tr), np.sort(va)
 
 

@@ -1,4 +1,4 @@
-"""`fetch` stage: PTB-XL / MIT-BIH / INCART into data/raw/<db>/ in PhysioNet's layout."""
+"""`fetch` stage: PTB-XL / MIT-BIH / INCART / CinC 2021 into data/raw/<db>/ in PhysioNet's layout."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ecglatent.config import Params
 from ecglatent.errors import EcglatentError
-from ecglatent.sources import mitdb, physionet, ptbxl
+from ecglatent.sources import cinc2021, mitdb, physionet, ptbxl
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ def run_fetch(params: Params) -> dict[str, int]:
         try:
             if db == "ptb-xl":
                 counts[db] = _fetch_ptbxl(params, mirror, tmp)
+            elif db == cinc2021.DATABASE:
+                counts[db] = _fetch_cinc2021(params, mirror, tmp)
             else:
                 counts[db] = _fetch_wfdb_db(params, db, mirror, tmp)
             if dst.exists():
@@ -94,6 +96,27 @@ def _fetch_wfdb_db(params: Params, db: str, mirror: Path | None, dst: Path) -> i
     else:
         physionet.copy_files(src, dst, files)
     (dst / "RECORDS").write_text("\n".join(records) + "\n")
+    return len(records)
+
+
+def _fetch_cinc2021(params: Params, mirror: Path | None, dst: Path) -> int:
+    """Copy the Challenge's records (header + signal file) from the mirror, keeping its layout."""
+    db = cinc2021.DATABASE
+    if mirror is None:
+        raise EcglatentError(
+            f"{db} is published as one archive, not record by record: {cinc2021.DOWNLOAD_HINT}"
+        )
+    src = _source(mirror, db)
+    records = physionet.select_records(cinc2021.list_records(src), params.data.subset)
+    if not records:
+        raise EcglatentError(f"no .hea records under {src}: {cinc2021.DOWNLOAD_HINT}")
+    files = []
+    for rec in records:
+        signal = next((rec + ext for ext in (".mat", ".dat") if (src / (rec + ext)).exists()), None)
+        if signal is None:
+            raise EcglatentError(f"{src / rec}.hea has no .mat or .dat signal file next to it")
+        files += [rec + ".hea", signal]
+    physionet.copy_files(src, dst, files)
     return len(records)
 
 

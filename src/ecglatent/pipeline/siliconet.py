@@ -51,7 +51,7 @@ from ecglatent.pipeline.siliconet_data import (
     stratified_cap,
     write_json,
 )
-from ecglatent.sources import incart, mitdb
+from ecglatent.sources import cinc2021, incart, mitdb
 from ecglatent.tracking import registry, runs
 from ecglatent.training.device import pick_device, set_threads
 from ecglatent.training.simsiam import CONFIGS, predict_proba, pretrain_simsiam, train_classifier
@@ -59,6 +59,8 @@ from ecglatent.training.simsiam import CONFIGS, predict_proba, pretrain_simsiam,
 log = logging.getLogger(__name__)
 
 EXAMPLE_SECONDS = 10.0
+CINC_GROUP_BASE = 10**9  # PTB-XL patient ids stay below it
+SCORE_NAME = "val_f1"  # the registry tag that holds a beat classifier's score
 EVAL_BATCH = 2048
 
 
@@ -100,7 +102,7 @@ def run_siliconet_beats(params: Params) -> dict[str, Any]:
             summary[ds2_name(lead)]["leads"] = tt.groupby("lead")["record"].nunique().to_dict()
     write_json(paths.example_record, _example_record(raw / "mitdb", test_records))
 
-    pmean, pstd = _ptbxl_beats(params, paths, rejects, summary)
+    pmean, pstd = _pretrain_beats(params, paths, rejects, summary)
     if (raw / incart.DATABASE).is_dir():
         xi, ti = incart.incart_nv_beats(raw / incart.DATABASE, **kw)
         rejects += _rejects(incart.DATABASE, ti)
@@ -111,7 +113,8 @@ def run_siliconet_beats(params: Params) -> dict[str, Any]:
     write_json(paths.normaliser, {
         "mitdb": {"mean": mean, "std": std, "fitted_on": f"DS1 train, lead {cfg.train_lead}",
                   "n_beats": len(tr)},
-        "ptb-xl": {"mean": pmean, "std": pstd, "fitted_on": "PTB-XL train, all 12 leads"},
+        "pretrain": {"mean": pmean, "std": pstd, "fitted_on": "pretraining train part "
+                     f"({', '.join(cfg.pretrain_databases)}), all 12 leads"},
         "fs": cfg.fs, "before_s": cfg.before_s, "after_s": cfg.after_s,
         "bandpass_hz": list(cfg.bandpass_hz),
     })  # fmt: skip
@@ -147,26 +150,58 @@ def _mitdb_records(root: Path) -> tuple[list[str], list[str]]:
     return train, test
 
 
-def _ptbxl_beats(
+def _pretrain_beats(
     params: Params, paths: SiliconPaths, rejects: list[dict[str, str]], summary: dict
 ) -> tuple[float, float]:
+    """12-lead beats of every ``siliconet.pretrain_databases`` corpus, split 80/20 by patient
+    (by record where a corpus has no patient ids); returns the training part's mean and std."""
     cfg = params.siliconet
-    root = Path(params.data.raw_dir) / "ptb-xl"
-    if not root.is_dir():
-        raise EcglatentError(f"{root} not found: SimSiam pretrains on PTB-XL; fetch it first")
-    t0 = time.perf_counter()
-    xb, tb = ptbxl_multilead_beats(root, None, rate=params.data.ptbxl_rate,
-                                   detector=cfg.rpeak_detector, **_window_kwargs(cfg))  # fmt: skip
-    rejects += _rejects("ptb-xl", tb)
-    if len(tb["patient_id"].unique()) < 2:
-        raise EcglatentError(f"{root}: fewer than 2 usable patients, cannot split for pretraining")
-    tr, va = pretrain_split(tb, cfg.pretrain_val_fraction, params.seed)
+    raw = Path(params.data.raw_dir)
+    kw = {**_window_kwargs(cfg), "detector": cfg.rpeak_detector}
+    # float16 halves a Challenge-sized corpus (~88k records); its ~1 µV steps are below ADC
+    # resolution. PTB-XL alone stays float32.
+    dtype = np.float16 if cinc2021.DATABASE in cfg.pretrain_databases else np.float32
+    xs: list[np.ndarray] = []
+    tables: list[pd.DataFrame] = []
+    for db in cfg.pretrain_databases:
+        root = raw / db
+        if not root.is_dir():
+            raise EcglatentError(
+                f"{root} not found: siliconet.pretrain_databases lists {db}; add it to "
+                f"data.databases and run `ecglatent fetch`"
+            )
+        if db == "ptb-xl":
+            x, t = ptbxl_multilead_beats(root, None, rate=params.data.ptbxl_rate, **kw,
+                                         max_beats_per_record=cfg.pretrain_beats_per_record)  # fmt: skip
+            table = pd.DataFrame({"database": db, "record": t["ecg_id"].astype(str),
+                                  "group": t["patient_id"].astype(np.int64),
+                                  "sample": t["sample"]})  # fmt: skip
+        else:
+            # PTB-XL recordings reappear in the Challenge; keep one copy of each
+            skip = ["ptb-xl"] if "ptb-xl" in cfg.pretrain_databases else []
+            x, t = cinc2021.cinc_multilead_beats(root, None, **kw, skip_sources=skip,
+                                                 max_beats_per_record=cfg.pretrain_beats_per_record)  # fmt: skip
+            # no patient ids: each record is its own group, numbered above any PTB-XL patient
+            table = pd.DataFrame({"database": db, "record": t["record"].astype(str),
+                                  "group": CINC_GROUP_BASE + pd.factorize(t["record"])[0],
+                                  "sample": t["sample"]})  # fmt: skip
+        rejects += _rejects(db, t)
+        summary[db] = {"n": len(table), "records": int(table["record"].nunique())}
+        xs.append(x.astype(dtype, copy=False))
+        tables.append(table)
+    xb = np.concatenate(xs) if len(xs) > 1 else xs[0]
+    tb = pd.concat(tables, ignore_index=True)
+    if tb["group"].nunique() < 2:
+        raise EcglatentError(
+            f"pretraining corpus {list(cfg.pretrain_databases)}: fewer than 2 usable patients "
+            f"or records, cannot split for pretraining"
+        )
+    tr, va = pretrain_split(tb, cfg.pretrain_val_fraction, params.seed, group="group")
     tb["role"] = "train"
     tb.loc[va, "role"] = "val"
-    save_set(paths.ptbxl / "beats", xb, tb)
-    summary["ptb-xl"] = {"n": len(tb), "records": int(tb["ecg_id"].nunique()),
-                         "train": len(tr), "val": len(va),
-                         "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    save_set(paths.pretrain_beats, xb, tb)
+    summary["pretrain"] = {"databases": list(cfg.pretrain_databases), "n": len(tb),
+                           "train": len(tr), "val": len(va)}  # fmt: skip
     return fit_normaliser(xb[tr])
 
 
@@ -208,8 +243,8 @@ def run_siliconet_pretrain(params: Params) -> dict[str, float]:
     paths = SiliconPaths.of(params)
     set_threads(cfg.threads)
     device = pick_device(cfg.device)
-    x, table = load_set(paths.ptbxl / "beats")
-    norm = read_json(paths.normaliser)["ptb-xl"]
+    x, table = load_set(paths.pretrain_beats)
+    norm = read_json(paths.normaliser)["pretrain"]
     tr = np.flatnonzero(table["role"].to_numpy() == "train")
     va = np.flatnonzero(table["role"].to_numpy() == "val")
     cap = cfg.max_pretrain_beats
@@ -355,12 +390,14 @@ def _train_one(params: Params, paths: SiliconPaths, config: str, seed: int, trai
             "normaliser": read_json(paths.normaliser)["mitdb"], "window": _window_kwargs(cfg),
             "train_lead": cfg.train_lead, "rpeak_detector": cfg.rpeak_detector,
         })  # fmt: skip
-    seconds = time.perf_counter() - t0
+        # wall time goes to MLflow only: in the DVC output it would change every run's hash
+        seconds = time.perf_counter() - t0
+        mlflow.log_metric("train_seconds", seconds)
     log.info("siliconet-downstream %s seed %d: val F1 %.3f (epoch %d), %.0f s", config, seed,
              m.f1, res.best_epoch, seconds)  # fmt: skip
     return {"config": config, "seed": seed, "val_f1": m.f1, "best_epoch": res.best_epoch,
             "epochs": len(res.history), "threshold": res.threshold, "n_train": len(train),
-            "n_val": len(val), "seconds": round(seconds, 1), "run_id": active.info.run_id,
+            "n_val": len(val), "run_id": active.info.run_id,
             "path": paths.model(config, seed).name}  # fmt: skip
 
 
@@ -518,11 +555,10 @@ def _champion(params: Params, paths: SiliconPaths, index: pd.DataFrame,
     champ["model_uri"] = info.model_uri
     if params.tracking.register:
         tags = {"config": champ["config"], "seed": str(champ["seed"]),
-                "score_metric": "DS1 validation F1 of V (the registry's score tag holds it)",
-                "val_f1": f"{champ['val_f1']:.6f}", "ds2_f1": f"{champ['ds2_f1']:.6f}",
-                "train_lead": cfg.train_lead}  # fmt: skip
+                "ds2_f1": f"{champ['ds2_f1']:.6f}", "train_lead": cfg.train_lead}  # fmt: skip
+        # DS1 validation F1 picks the champion; DS2 is reported, never used to choose
         version, is_champion = registry.register(
-            info.model_uri, cfg.model_name, champ["val_f1"], tags
+            info.model_uri, cfg.model_name, champ["val_f1"], tags, score_name=SCORE_NAME
         )
         champ.update(version=version, is_champion=is_champion)
     log.info("siliconet-evaluate: %s seed %d has the best validation F1 (%.3f): %s v%s",

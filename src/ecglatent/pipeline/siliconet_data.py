@@ -5,9 +5,10 @@ Layout (every path derives from ``params.siliconet``; dvc.yaml declares the same
     {out_dir}/mitdb/ds1_train.{npy,csv}   DS1 training half, train_lead, raw mV (n, 301)
     {out_dir}/mitdb/ds1_val.{npy,csv}     DS1 validation half
     {out_dir}/mitdb/ds2_{lead}.{npy,csv}  DS2 per entry of test_leads ("other": V1/V2/V5)
-    {out_dir}/ptb-xl/beats.{npy,csv}      12-lead beats (n, 12, 301), role train/val by patient
+    {out_dir}/pretrain/beats.{npy,csv}    12-lead SimSiam beats (n, 12, 301) of pretrain_databases,
+                                          role train/val by patient (float16 with challenge-2021)
     {out_dir}/incartdb/beats.{npy,csv}    INCART 12-lead N/V beats (float16), when fetched
-    {out_dir}/normaliser.json             mean/std of DS1 train and of PTB-XL train
+    {out_dir}/normaliser.json             mean/std of DS1 train and of the pretraining train part
     {out_dir}/example_record.json         10 s of a DS2 record: the served model's input example
     {out_dir}/rejects.csv, summary.json
     {models_dir}/pretrain/simsiam.pt, history.csv
@@ -47,8 +48,8 @@ class SiliconPaths:
         return self.data / "mitdb"
 
     @property
-    def ptbxl(self) -> Path:
-        return self.data / "ptb-xl"
+    def pretrain_beats(self) -> Path:
+        return self.data / "pretrain" / "beats"
 
     @property
     def incart(self) -> Path:

@@ -42,6 +42,9 @@ def gap_to_anchor(f1: float) -> float:
     return min(0.0, f1 - ANCHOR[0]) + max(0.0, f1 - ANCHOR[1])
 
 
+CORPUS_NAMES = {"ptb-xl": "PTB-XL", "challenge-2021": "CinC 2021"}
+
+
 @dataclass(frozen=True)
 class ReportContext:
     """What the run was: sizes, epochs, seeds, device; for the report's header."""
@@ -61,6 +64,7 @@ class ReportContext:
     frozen_max_epochs: int = 0
     # records per lead of DS2's second channel, from the beats stage's summary
     second_channel: dict[str, int] = field(default_factory=dict)
+    pretrain_corpus: str = "PTB-XL"
 
     @classmethod
     def build(cls, params: Params, paths: SiliconPaths, index: pd.DataFrame,
@@ -76,7 +80,8 @@ class ReportContext:
                    cfg.downstream.patience, int(index["n_train"].max()), int(index["n_val"].max()),
                    test_sizes, cfg.max_test_beats, str(device), n_pre, ep_pre,
                    cfg.pretrain.max_epochs, cfg.downstream.frozen_max_epochs,
-                   {str(k): int(v) for k, v in other.items()})  # fmt: skip
+                   {str(k): int(v) for k, v in other.items()},
+                   " + ".join(CORPUS_NAMES.get(d, d) for d in cfg.pretrain_databases))  # fmt: skip
 
 
 def _f(x: float | None, d: int = 2) -> str:
@@ -100,7 +105,7 @@ def markdown(results: pd.DataFrame, index: pd.DataFrame, champion: dict[str, Any
     best = max(configs, key=lambda c: -1 if not math.isfinite(medians[c]) else medians[c])
     test = ", ".join(f"{k} {v}" for k, v in ctx.test_sizes.items())
     pre = ("" if ctx.pretrain_beats is None else
-           f"SimSiam on {ctx.pretrain_beats} PTB-XL 12-lead beats for {ctx.pretrain_epochs} "
+           f"SimSiam on {ctx.pretrain_beats} {ctx.pretrain_corpus} 12-lead beats for {ctx.pretrain_epochs} "
            f"epoch(s) (max {ctx.pretrain_max_epochs}); ")  # fmt: skip
     lines = [
         "# SiliconNet: N vs V beat classification on MIT-BIH (Aublin et al.)",

@@ -10,7 +10,8 @@ from mlflow.exceptions import MlflowException
 
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
-SCORE_TAG = "test_auroc"
+SCORE_TAG = "test_auroc"  # the β-VAE models' score; other models name their own
+SCORE_METRIC_TAG = "score_metric"  # names the tag that holds a version's score
 
 
 def model_name(prefix: str, dataset: str, task: str) -> str:
@@ -19,35 +20,42 @@ def model_name(prefix: str, dataset: str, task: str) -> str:
 
 
 def register(
-    model_uri: str, name: str, score: float, tags: dict[str, str] | None = None
+    model_uri: str,
+    name: str,
+    score: float,
+    tags: dict[str, str] | None = None,
+    score_name: str = SCORE_TAG,
 ) -> tuple[str, bool]:
     """Register ``model_uri`` under ``name``; move ``champion`` to it only if it scores higher.
 
-    Returns (version, became_champion). The score is kept as a version tag so later
-    comparisons need no access to the old run.
+    The score is kept as the version tag ``score_name`` (``score_metric`` says which tag that
+    is), so later comparisons need no access to the old run. Returns (version,
+    became_champion).
     """
     client = MlflowClient()
     mv = mlflow.register_model(model_uri, name)
-    client.set_model_version_tag(name, mv.version, SCORE_TAG, f"{score:.6f}")
+    client.set_model_version_tag(name, mv.version, score_name, f"{score:.6f}")
+    client.set_model_version_tag(name, mv.version, SCORE_METRIC_TAG, score_name)
     for k, v in (tags or {}).items():
         client.set_model_version_tag(name, mv.version, k, v)
-    current = champion_score(name)
+    current = champion_score(name, score_name)
     if current is None or score > current:
         client.set_registered_model_alias(name, CHAMPION, mv.version)
-        log.info("registry: %s v%s is the new %s (test AUROC %.4f > %s)", name, mv.version,
-                 CHAMPION, score, "none" if current is None else f"{current:.4f}")  # fmt: skip
+        log.info("registry: %s v%s is the new %s (%s %.4f > %s)", name, mv.version, CHAMPION,
+                 score_name, score, "none" if current is None else f"{current:.4f}")  # fmt: skip
         return str(mv.version), True
-    log.info("registry: %s v%s (test AUROC %.4f) does not beat the champion (%.4f)",
-             name, mv.version, score, current)  # fmt: skip
+    log.info("registry: %s v%s (%s %.4f) does not beat the champion (%.4f)", name, mv.version,
+             score_name, score, current)  # fmt: skip
     return str(mv.version), False
 
 
-def champion_score(name: str) -> float | None:
-    """Test AUROC of the current champion, or None when there is none."""
+def champion_score(name: str, score_name: str = SCORE_TAG) -> float | None:
+    """The current champion's ``score_name`` tag, or None when there is no champion (or it was
+    never scored on that metric, so any scored version may replace it)."""
     client = MlflowClient()
     try:
         mv = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None
-    value = mv.tags.get(SCORE_TAG)
+    value = mv.tags.get(score_name)
     return float(value) if value is not None else None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.exceptions import MlflowException
 
 from ecglatent.config import TrackingConfig
 
@@ -19,6 +20,16 @@ log = logging.getLogger(__name__)
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 # Under `mlflow run`, MLflow exports the project run's id; our per-model runs nest under it.
 _parent_run_id: str | None = None
+# mlflow.set_tracking_uri also writes $MLFLOW_TRACKING_URI; a URI we took from params and
+# MLflow echoed there is not a user override.
+_echoed_params_uri: str | None = None
+
+
+def user_tracking_uri() -> str | None:
+    """``$MLFLOW_TRACKING_URI`` when the user (or ``mlflow run``) set it; None when it is only
+    the echo of an earlier :func:`configure` in this process."""
+    value = os.environ.get(TRACKING_ENV)
+    return value if value and value != _echoed_params_uri else None
 
 
 def configure(cfg: TrackingConfig, experiment: str | None = None) -> str:
@@ -28,11 +39,13 @@ def configure(cfg: TrackingConfig, experiment: str | None = None) -> str:
     pipeline at a shared server without editing params. New experiments keep artifacts under
     ``tracking.artifact_root`` (a local folder by default).
     """
-    global _parent_run_id
+    global _parent_run_id, _echoed_params_uri
     # mlflow.start_run() would otherwise re-open that one run for every model we train.
     _parent_run_id = os.environ.pop("MLFLOW_RUN_ID", None) or _parent_run_id
-    uri = os.environ.get(TRACKING_ENV) or cfg.tracking_uri
+    user = user_tracking_uri()
+    uri = user or cfg.tracking_uri
     mlflow.set_tracking_uri(uri)
+    _echoed_params_uri = None if user else os.environ.get(TRACKING_ENV)
     name = experiment or cfg.experiment
     exp = mlflow.get_experiment_by_name(name)
     if exp is None:
@@ -79,8 +92,16 @@ def run(name: str, params: Mapping[str, Any] | None = None, tags: Mapping[str, s
         run_id: str | None = None, nested: bool = False) -> Iterator[mlflow.ActiveRun]:  # fmt: skip
     """An MLflow run with provenance tags; ``run_id`` re-opens an existing run.
 
-    Inside `mlflow run` the run is nested under the project's run.
+    A ``run_id`` that this store does not hold (model files pulled with DVC from another
+    clone's run, or a deleted run) gets a new run named ``name`` instead, tagged with the
+    missing id. Inside `mlflow run` the run is nested under the project's run.
     """
+    if run_id is not None and not _run_exists(run_id):
+        log.warning("MLflow run %s (where this model was trained) is not in %s: the model "
+                    "files come from another store (e.g. `dvc pull` from another clone); "
+                    "logging to a new run %r instead", run_id, mlflow.get_tracking_uri(), name)  # fmt: skip
+        tags = {**(tags or {}), "trained_in_run": run_id}
+        run_id = None
     if _parent_run_id and mlflow.active_run() is None:
         with (
             mlflow.start_run(run_id=_parent_run_id),
@@ -99,6 +120,13 @@ def run(name: str, params: Mapping[str, Any] | None = None, tags: Mapping[str, s
                 for i in range(0, len(items), 100):  # MLflow caps a batch at 100 params
                     mlflow.log_params(dict(items[i : i + 100]))
         yield active
+
+
+def _run_exists(run_id: str) -> bool:
+    try:
+        return mlflow.MlflowClient().get_run(run_id).info.lifecycle_stage == "active"
+    except MlflowException:
+        return False
 
 
 def epoch_logger(prefix: str):

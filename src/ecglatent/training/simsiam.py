@@ -81,9 +81,12 @@ class PretrainResult:
 
 
 def _as_tensor(a: np.ndarray | Tensor, device: torch.device, dtype=torch.float32) -> Tensor:
-    return torch.as_tensor(np.asarray(a) if not isinstance(a, Tensor) else a, dtype=dtype).to(
-        device
-    )
+    if isinstance(a, Tensor):
+        return a.to(device, dtype)
+    a = np.asarray(a)
+    if not a.flags.writeable:
+        a = a.copy()  # pandas' copy-on-write arrays are read-only, which torch warns about
+    return torch.as_tensor(a, dtype=dtype).to(device)
 
 
 def _batches(n: int, batch: int, gen: torch.Generator | None, min_last: int = 2):

@@ -4,6 +4,8 @@ Every worker of a study, on any machine, opens the same URL; Optuna's own distri
 needs nothing else. A worker's running trial sends a heartbeat every
 ``tune.heartbeat_interval`` s; once it is older than ``tune.grace_period`` s, the next
 worker that starts a trial marks it FAIL and ``on_stale`` runs (retry + MLflow clean-up).
+:class:`LostTrialWatch` adds the case Optuna's check skips: a trial whose worker died before
+its first heartbeat.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import sqlalchemy
-from optuna.exceptions import ExperimentalWarning
-from optuna.trial import FrozenTrial
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
 
 from ecglatent.config import TuneConfig
 from ecglatent.errors import EcglatentError
@@ -118,3 +121,73 @@ def open_storage(
             f"({POSTGRES_HINT}, the database created with `createdb`), or use the local "
             f"default sqlite:///optuna.db"
         ) from None
+
+
+class LostTrialWatch:
+    """Fails the running trials whose worker is gone, and runs the storage's stale callback.
+
+    Optuna's own check (``optuna.storages.fail_stale_trials``) fails a trial whose heartbeat
+    is older than the grace period, but it skips a RUNNING trial with no heartbeat at all
+    (``RDBStorage._get_stale_trial_ids``). A worker killed between creating a trial and its
+    first heartbeat, a window of milliseconds, would leave that trial RUNNING for ever and the
+    study's other workers waiting for it. This watch also fails such a trial once *this*
+    process has seen it without a heartbeat for longer than the grace period. It measures
+    that time on its own monotonic clock, so clocks of different machines never meet.
+    """
+
+    def __init__(self, grace_period: float) -> None:
+        self.grace_period = grace_period
+        self._first_seen: dict[int, float] = {}
+
+    def __call__(self, study: optuna.Study) -> list[int]:
+        """Fail stale and heartbeat-less lost trials of ``study``; returns the trial ids failed here."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        storage = study._storage
+        rdb = getattr(storage, "_backend", storage)  # Optuna wraps RDBStorage in a cache
+        if not isinstance(rdb, optuna.storages.RDBStorage) or rdb.heartbeat_interval is None:
+            return []
+        now = time.monotonic()
+        ids = heartbeatless_running_trials(rdb, study._study_id)
+        self._first_seen = {i: self._first_seen.get(i, now) for i in ids}
+        lost = [i for i, seen in self._first_seen.items() if now - seen > self.grace_period]
+        failed = []
+        for trial_id in lost:
+            try:
+                if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                    failed.append(trial_id)
+            except UpdateFinishedTrialError:
+                pass  # it finished, or another worker failed it first
+            self._first_seen.pop(trial_id, None)
+        callback = rdb.get_heartbeat_stale_trial_callback()
+        for trial_id in failed:
+            trial = storage.get_trial(trial_id)
+            log.warning("trial %d: RUNNING without a heartbeat for over %.0f s (its worker was "
+                        "lost before the first heartbeat); marked FAIL", trial.number,
+                        self.grace_period)  # fmt: skip
+            if callback is not None:
+                callback(study, trial)
+        return failed
+
+
+def heartbeatless_running_trials(storage: optuna.storages.RDBStorage, study_id: int) -> list[int]:
+    """Ids of the study's RUNNING trials that have no heartbeat row in Optuna's schema."""
+    from optuna.storages._rdb import models
+
+    session = storage.scoped_session()
+    try:
+        rows = (
+            session.query(models.TrialModel.trial_id)
+            .outerjoin(
+                models.TrialHeartbeatModel,
+                models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id,
+            )
+            .filter(models.TrialModel.study_id == study_id)
+            .filter(models.TrialModel.state == TrialState.RUNNING)
+            .filter(models.TrialHeartbeatModel.trial_heartbeat_id.is_(None))
+            .all()
+        )
+    finally:
+        session.close()
+    return [int(r[0]) for r in rows]

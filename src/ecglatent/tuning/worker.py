@@ -7,7 +7,8 @@ Workers on other machines are just more ``ecglatent tune`` commands on the same 
 The budget is global: a worker stops when finished (COMPLETE + PRUNED) plus running trials
 reach ``n_trials``, then waits while other workers' trials run, because one of them may have
 lost its worker. Such a trial is marked FAIL once its heartbeat is older than the grace
-period and re-queued (``tune.max_retry``), and a waiting worker takes it. So a killed worker
+period, or once it has gone without any heartbeat for that long (a worker lost before its
+first heartbeat), and re-queued (``tune.max_retry``); a waiting worker takes it. So a killed worker
 costs at most its running trial, and the others still finish the study.
 """
 
@@ -19,12 +20,10 @@ import pickle
 import socket
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 
 import optuna
 import torch
-from optuna.exceptions import ExperimentalWarning
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
@@ -36,6 +35,7 @@ from ecglatent.training.device import pick_device, set_threads
 from .mlflow_log import PARENT_ATTR, StaleTrialHandler, configure
 from .objective import Objective
 from .report import counts
+from .storage import LostTrialWatch
 from .studies import load_for_work
 
 log = logging.getLogger(__name__)
@@ -61,18 +61,17 @@ class WorkerSpec:
 class Budget:
     """After each trial: fail stale trials, stop at the global budget, stop on repeated failure."""
 
-    def __init__(self, n_trials: int) -> None:
+    def __init__(self, n_trials: int, watch: LostTrialWatch) -> None:
         # RUNNING counts too, so workers do not all start the last trial.
         self.max_trials = MaxTrialsCallback(
             n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         )
+        self.watch = watch
         self.failures = 0
         self.last_error: str | None = None
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        self.watch(study)
         if trial.state == TrialState.FAIL:
             self.failures += 1
             self.last_error = str(trial.user_attrs.get("error", "see the log above"))
@@ -103,14 +102,13 @@ def work(spec: WorkerSpec, index: int, progress: bool = False) -> dict[str, int]
     data = load_dataset(params.tune.dataset, params)
     objective = Objective(params, data, device, len(study.directions) > 1, parent, label,
                           progress)  # fmt: skip
-    budget = Budget(spec.n_trials)
+    watch = LostTrialWatch(params.tune.grace_period)
+    budget = Budget(spec.n_trials, watch)
     deadline = time.monotonic() + spec.timeout if spec.timeout else None
     wait = max(1.0, params.tune.heartbeat_interval / 2)
     log.info("worker %s: study %s, %d finished trials wanted", label, spec.study, spec.n_trials)
     while True:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        watch(study)
         c = counts(study)
         left = None if deadline is None else deadline - time.monotonic()
         if c["finished"] >= spec.n_trials or (left is not None and left <= 0):
