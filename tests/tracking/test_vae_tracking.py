@@ -85,3 +85,31 @@ def test_champion_moves_only_when_beaten(tiny_vae_run, client):
     assert client.get_model_version_by_alias(MODEL, "champion").version == before
     params = load_params(params_path)
     assert registry.model_name(params.tracking.model_prefix, "ptbxl", "norm") == MODEL
+
+
+def test_same_seed_same_models(tiny_vae_run, tmp_path):
+    """pretrain + finetune again, later in the same process (torch's RNG has moved on and is
+    seeded at random at start-up): every saved weight must come out identical."""
+    import torch
+    import yaml
+
+    work, params_path = tiny_vae_run
+    p = yaml.safe_load(params_path.read_text())
+    p["vae"]["models_dir"] = str(tmp_path / "models")
+    p["tracking"].update(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                         artifact_root=str(tmp_path / "mlartifacts"),
+                         reports_dir=str(tmp_path / "reports"))  # fmt: skip
+    again = tmp_path / "params.yaml"
+    again.write_text(yaml.safe_dump(p))
+    torch.manual_seed(12345)  # any state: the stages must not depend on it
+    for stage in ("pretrain", "finetune"):
+        assert main(["--params", str(again), stage]) == 0, stage
+    saved = sorted((work / "models/ptbxl").glob("*/*.pt"))
+    assert len(saved) == 4  # L2, L4, L2_specific, L4_split
+    for first in saved:
+        second = tmp_path / "models/ptbxl" / first.parent.name / first.name
+        a = torch.load(first, weights_only=False)["state_dict"]
+        b = torch.load(second, weights_only=False)["state_dict"]
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{first.parent.name}/{first.name}: {k} differs"

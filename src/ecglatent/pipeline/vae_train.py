@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import mlflow
+import torch
 
 from ecglatent.config import Params
 from ecglatent.models.registry import build_vae
@@ -53,6 +54,9 @@ def run_pretrain(params: Params, dataset: str) -> dict[str, float]:
     best = {}
     for name, spec in params.vae.pretrain_models.items():
         beta = params.vae.beta if spec.beta is None else spec.beta
+        # torch seeds its default generator at random on start-up: without this the init
+        # (and so every result) would change from run to run
+        torch.manual_seed(params.seed)
         model = build_vae(params.vae.arch, prep.data.x.shape[1], prep.data.x.shape[2],
                           spec.latent_dim, None, params.vae.dropout).to(prep.device)  # fmt: skip
         n_params = count_parameters(model)
@@ -85,6 +89,7 @@ def run_finetune(params: Params, dataset: str) -> dict[str, float]:
     out_dir = model_dir(params, dataset, "finetune")
     best = {}
     for name, spec in params.vae.finetune_models.items():
+        torch.manual_seed(params.seed)  # the new prediction head's init
         model, base = load_model(src_dir / f"{spec.base}.pt", spec.latent_pred, prep.device)
         beta = float(base["beta"])
         n_params = count_parameters(model)
