@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, DataType, Schema
 from mlflow.types.schema import AnyType
+
+from ecglatent.tracking.pyfunc_input import bad_input, input_frame
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +106,6 @@ def requirements() -> list[str]:
     return [f"{p}=={version(p).split('+')[0]}" for p in pkgs]
 
 
-def _bad(msg: str) -> MlflowException:
-    # INVALID_PARAMETER_VALUE makes `mlflow models serve` answer HTTP 400, not 500.
-    return MlflowException(msg, error_code=INVALID_PARAMETER_VALUE)
-
-
 def _missing(value: Any) -> bool:
     if value is None:
         return True
@@ -147,12 +142,9 @@ class BeatClassifierModel(PythonModel):
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        if not isinstance(model_input, pd.DataFrame):
-            model_input = pd.DataFrame(model_input)
-        if model_input.empty:
-            raise _bad("no input rows")
+        model_input = input_frame(model_input)
         if not {"beat", "signal"} & set(model_input.columns):
-            raise _bad(
+            raise bad_input(
                 "input needs a 'beat' column (301 samples at 250 Hz, mV) or a 'signal' column "
                 f"with 'fs' (and 'leads' for several leads); got {list(model_input.columns)}"
             )
@@ -165,7 +157,7 @@ class BeatClassifierModel(PythonModel):
             elif not _missing(row.get("beat")):
                 w, peaks = self._beat_window(i, row["beat"]), np.array([-1])
             else:
-                raise _bad(f"row {i}: neither 'beat' nor 'signal' is given")
+                raise bad_input(f"row {i}: neither 'beat' nor 'signal' is given")
             windows.append(w)
             rows.append(np.full(len(w), i, dtype=np.int64))
             samples.append(peaks.astype(np.int64))
@@ -192,17 +184,17 @@ class BeatClassifierModel(PythonModel):
         try:
             x = np.asarray(beat, dtype=np.float64)
         except (TypeError, ValueError):
-            raise _bad(f"row {i}: beat must be a list of numbers") from None
+            raise bad_input(f"row {i}: beat must be a list of numbers") from None
         if x.ndim == 2 and x.shape[0] == 1:
             x = x[0]
         if x.shape != (self.n_samples,):
-            raise _bad(
+            raise bad_input(
                 f"row {i}: beat has shape {x.shape}, expected ({self.n_samples},): "
                 f"{self.before / self.fs:g} s before to {(self.after - 1) / self.fs:g} s after "
                 f"the QRS at {self.fs:g} Hz"
             )
         if not np.isfinite(x).all():
-            raise _bad(f"row {i}: beat contains NaN or infinite values")
+            raise bad_input(f"row {i}: beat contains NaN or infinite values")
         return x[None, :]
 
     def _pick_lead(self, i: int, signal: np.ndarray, row: dict) -> np.ndarray:
@@ -211,15 +203,15 @@ class BeatClassifierModel(PythonModel):
         leads = row.get("leads")
         wanted = row.get("lead")
         if not _missing(wanted) and not isinstance(wanted, str):
-            raise _bad(f"row {i}: 'lead' must be one lead name, got {wanted!r}")
+            raise bad_input(f"row {i}: 'lead' must be one lead name, got {wanted!r}")
         if signal.ndim == 1:
             return signal
         if not _missing(leads) and (
             isinstance(leads, str) or not all(isinstance(n, str) for n in np.ravel(leads))
         ):
-            raise _bad(f"row {i}: 'leads' must be a list of lead names, got {leads!r}")
+            raise bad_input(f"row {i}: 'leads' must be a list of lead names, got {leads!r}")
         if _missing(leads) or len(leads) != signal.shape[0]:
-            raise _bad(
+            raise bad_input(
                 f"row {i}: a {signal.shape[0]}-lead signal needs 'leads' with "
                 f"{signal.shape[0]} names (signal is leads × samples)"
             )
@@ -229,7 +221,7 @@ class BeatClassifierModel(PythonModel):
             norm = normalise_lead(str(cand)) or str(cand)
             if norm in names:
                 return signal[names.index(norm)]
-        raise _bad(f"row {i}: lead {candidates[0]} not among leads {list(leads)}")
+        raise bad_input(f"row {i}: lead {candidates[0]} not among leads {list(leads)}")
 
     def _record_windows(self, i: int, row: dict) -> tuple[np.ndarray, np.ndarray]:
         from ecglatent.datasets.single_lead import condition
@@ -239,25 +231,27 @@ class BeatClassifierModel(PythonModel):
         try:
             signal = np.asarray(row["signal"], dtype=np.float64)
         except (TypeError, ValueError):
-            raise _bad(
+            raise bad_input(
                 f"row {i}: signal must be a list (or leads × samples lists) of numbers"
             ) from None
         if signal.ndim not in (1, 2):
-            raise _bad(f"row {i}: signal must be 1-D or leads × samples, got shape {signal.shape}")
+            raise bad_input(
+                f"row {i}: signal must be 1-D or leads × samples, got shape {signal.shape}"
+            )
         fs = row.get("fs")
         if _missing(fs):
-            raise _bad(f"row {i}: a signal needs its sampling rate 'fs' (Hz)")
+            raise bad_input(f"row {i}: a signal needs its sampling rate 'fs' (Hz)")
         fs = float(fs)
         if not MIN_FS_HZ <= fs <= MAX_FS_HZ:
-            raise _bad(f"row {i}: fs {fs} Hz is not a plausible ECG sampling rate")
+            raise bad_input(f"row {i}: fs {fs} Hz is not a plausible ECG sampling rate")
         x = self._pick_lead(i, signal, row)
         min_s = self.n_samples / self.fs
         if len(x) / fs < min_s:
-            raise _bad(
+            raise bad_input(
                 f"row {i}: signal is {len(x) / fs:.2f} s; one beat window needs {min_s:.1f} s"
             )
         if not np.isfinite(x).all():
-            raise _bad(f"row {i}: signal contains NaN or infinite values")
+            raise bad_input(f"row {i}: signal contains NaN or infinite values")
         peaks = detect_rpeaks(x, fs, self.detector)
         conditioned = condition(x[None, :], fs, self.fs, self.band)
         at_fs = np.round(peaks * (self.fs / fs)).astype(np.int64)

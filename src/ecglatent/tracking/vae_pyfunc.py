@@ -22,12 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
 from ecglatent.config import PreprocessConfig
 from ecglatent.models.registry import rebuild_vae
+from ecglatent.tracking.pyfunc_input import bad_input, input_frame
 from ecglatent.training.normalise import Normaliser
 
 BUNDLE = "bundle"
@@ -59,10 +58,6 @@ def load_network(bundle: dict[str, Any]):
     return model.eval()
 
 
-def _bad(msg: str) -> MlflowException:
-    return MlflowException(msg, error_code=INVALID_PARAMETER_VALUE)
-
-
 class VAEFeatureModel(PythonModel):
     """Raw recording (or beat) in; latent features, probability, RR and quality out."""
 
@@ -83,16 +78,13 @@ class VAEFeatureModel(PythonModel):
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        if not isinstance(model_input, pd.DataFrame):
-            model_input = pd.DataFrame(model_input)
-        if model_input.empty:
-            raise _bad("no input rows")
+        model_input = input_frame(model_input)
         with_recon = bool((params or {}).get("reconstruction", False))
         if "signal" in model_input.columns:
             return self._predict_recordings(model_input, with_recon)
         if "beat" in model_input.columns:
             return self._predict_beats(model_input, with_recon)
-        raise _bad(
+        raise bad_input(
             f"input needs columns signal, fs, leads (recordings) or beat, rr (beats); got "
             f"{list(model_input.columns)}"
         )
@@ -119,10 +111,10 @@ class VAEFeatureModel(PythonModel):
         for i, row in enumerate(df.itertuples(index=False)):
             beat = np.asarray(row.beat, dtype=np.float64)
             if beat.shape != expected:
-                raise _bad(f"row {i}: beat has shape {beat.shape}, expected {expected}")
+                raise bad_input(f"row {i}: beat has shape {beat.shape}, expected {expected}")
             rr = np.asarray(getattr(row, "rr", [np.nan, np.nan]), dtype=np.float64)
             if not np.isfinite(beat).all():
-                raise _bad(f"row {i}: beat contains NaN or infinite values")
+                raise bad_input(f"row {i}: beat contains NaN or infinite values")
             beats.append(beat)
             rrs.append(rr)
         out = self._features(np.stack(beats), np.stack(rrs), with_recon)
@@ -138,30 +130,32 @@ class VAEFeatureModel(PythonModel):
 
         for col in ("fs", "leads"):
             if col not in df.columns:
-                raise _bad(f"recordings need a '{col}' column beside 'signal'")
+                raise bad_input(f"recordings need a '{col}' column beside 'signal'")
         medians, rrs, info = [], [], []
         for i, row in enumerate(df.itertuples(index=False)):
             try:
                 signal = np.asarray(row.signal, dtype=np.float64)
             except (TypeError, ValueError):
-                raise _bad(f"row {i}: signal must be a leads × samples array of numbers") from None
+                raise bad_input(
+                    f"row {i}: signal must be a leads × samples array of numbers"
+                ) from None
             leads = list(row.leads)
             fs = float(row.fs)
             if signal.ndim != 2 or signal.shape[0] != len(leads):
-                raise _bad(
+                raise bad_input(
                     f"row {i}: signal shape {signal.shape} does not match {len(leads)} lead names (leads × samples)"
                 )
             if not 50 <= fs <= 20000:
-                raise _bad(f"row {i}: fs {fs} Hz is not a plausible ECG sampling rate")
+                raise bad_input(f"row {i}: fs {fs} Hz is not a plausible ECG sampling rate")
             if signal.shape[1] / fs < MIN_RECORDING_S:
-                raise _bad(
+                raise bad_input(
                     f"row {i}: recording is {signal.shape[1] / fs:.1f} s; at least {MIN_RECORDING_S:.0f} s needed"
                 )
             if not np.isfinite(signal).all():
-                raise _bad(f"row {i}: signal contains NaN or infinite values")
+                raise bad_input(f"row {i}: signal contains NaN or infinite values")
             order = standard_order(leads)
             if isinstance(order, str):
-                raise _bad(f"row {i}: {order}")
+                raise bad_input(f"row {i}: {order}")
             try:
                 res = median_beat_features(signal[order], fs, self.target_fs, self.preprocess)
             except TooFewBeats as exc:
