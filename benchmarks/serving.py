@@ -159,7 +159,9 @@ def main() -> None:
     tracking = os.environ.get("MLFLOW_TRACKING_URI", params.tracking.tracking_uri)
     mlflow.set_tracking_uri(tracking)
     rows = _load(args.recordings)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking}
+    # 8 clients × 32 recordings queue for longer than MLflow's default 60 s request timeout
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking,
+           "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": "900"}  # fmt: skip
     latency = {}
     with tempfile.TemporaryDirectory() as tmp:
         floor_uri = _floor_model(uri, Path(tmp))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -64,7 +65,9 @@ def _predict(params, args) -> None:
     from ecglatent.tracking.serving import predict_files
 
     table = predict_files(params, args.model, args.files, args.out, chunk_size=args.chunk_size,
-                          resume=args.resume, progress=not args.no_progress)  # fmt: skip
+                          resume=args.resume, progress=not args.no_progress,
+                          readers=max(1, (os.cpu_count() or 2) - 1) if args.readers is None
+                          else args.readers)  # fmt: skip
     if table is not None:
         cols = [c for c in table.columns if c != "reconstruction"]
         print(table[cols].to_string(index=False))
@@ -165,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--resume", action="store_true",
                            help="keep the rows already in --out and score only the other files")  # fmt: skip
             p.add_argument("--no-progress", action="store_true", help="no progress bar")
+            p.add_argument("--readers", type=int, default=None,
+                           help="processes reading files ahead (default: cores - 1; 0: none)")  # fmt: skip
     return parser
 
 

@@ -325,7 +325,7 @@ def test_champion_answers_bad_rows_with_their_quality(silicon_run: Path, mirror:
     first = out.groupby("row").first()
     assert first["quality"].tolist() == ["invalid_beat", "invalid_signal", "ok"]
     assert first.loc[2, "lead"] == "V1" and (out[out.row == 2].quality == "ok").all()
-    assert out[out.row < 2]["probability_v"].isna().all() and (out[out.row < 2].sample == -1).all()
+    assert out[out.row < 2]["probability_v"].isna().all() and (out[out.row < 2]["sample"] == -1).all()
     assert (out.groupby("row").size().loc[[0, 1]] == 1).all()
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import glob
 import logging
+import multiprocessing as mp
 import os
 import subprocess
 import sys
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import mlflow
@@ -123,6 +126,35 @@ def _read_chunk(paths: list[Path]) -> tuple[list[dict], list[str], list[dict]]:
     return rows, names, failed
 
 
+class _Readers:
+    """Chunks of WFDB files read ahead, in order, by worker processes (in-process with 0)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self):
+        if self.n > 0:
+            # spawn: a fork of a process holding torch threads may hang
+            self.pool = ProcessPoolExecutor(self.n, mp_context=mp.get_context("spawn"))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __call__(self, chunks: list[list[Path]]):
+        if self.pool is None:
+            yield from (_read_chunk(c) for c in chunks)
+            return
+        ahead = self.n + 1
+        pending = deque(self.pool.submit(_read_chunk, c) for c in chunks[:ahead])
+        for k in range(len(chunks)):
+            if k + ahead < len(chunks):
+                pending.append(self.pool.submit(_read_chunk, chunks[k + ahead]))
+            yield pending.popleft().result()
+
+
 def _score_chunk(model, rows: list[dict], names: list[str], failed: list[dict]) -> pd.DataFrame:
     result = pd.DataFrame()
     if rows:
@@ -145,13 +177,17 @@ def predict_files(
     chunk_size: int = 64,
     resume: bool = False,
     progress: bool = True,
+    readers: int = 0,
 ) -> pd.DataFrame | None:
     """Score WFDB records with a registered model, ``chunk_size`` files at a time.
 
     Every record gets its row(s): scores, or NaN scores and the ``quality`` saying why (an
     unreadable file is ``unreadable``). With ``out``, rows are appended to the CSV and flushed
     after each chunk, so an interrupted run keeps what it wrote and ``resume`` skips the records
-    already there; the table is returned only when there is no ``out``.
+    already there; the table is returned only when there is no ``out``. ``readers`` worker
+    processes (default: one per core but one) read the next chunks' files while this process
+    scores the current one (WFDB header parsing costs about as much as the scoring; the CLI
+    uses one per core but one; from a script, guard the caller with ``if __name__ == "__main__"``).
     """
     runs.configure(params.tracking)
     uri = model_uri or default_model_uri(params)
@@ -178,19 +214,20 @@ def predict_files(
     tables = []
     bar = tqdm(total=len(paths), unit="rec", desc="predict", disable=not progress,
                file=sys.stderr)  # fmt: skip
-    for start in range(0, len(paths), chunk_size):
-        chunk = paths[start : start + chunk_size]
-        table = _score_chunk(model, *_read_chunk(chunk))
-        columns += [c for c in table.columns if c not in columns]
-        table = table.reindex(columns=columns)
-        if out_path is None:
-            tables.append(table)
-        else:
-            with out_path.open("a", newline="") as fh:
-                table.to_csv(fh, index=False, header=fh.tell() == 0)
-                fh.flush()
-                os.fsync(fh.fileno())
-        bar.update(len(chunk))
+    chunks = [paths[i : i + chunk_size] for i in range(0, len(paths), chunk_size)]
+    with _Readers(readers) as read:
+        for chunk, parts in zip(chunks, read(chunks), strict=True):
+            table = _score_chunk(model, *parts)
+            columns += [c for c in table.columns if c not in columns]
+            table = table.reindex(columns=columns)
+            if out_path is None:
+                tables.append(table)
+            else:
+                with out_path.open("a", newline="") as fh:
+                    table.to_csv(fh, index=False, header=fh.tell() == 0)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            bar.update(len(chunk))
     bar.close()
     if out_path is None:
         return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
