@@ -96,12 +96,12 @@ def _serve(uri: str, env: dict) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}/invocations"
 
 
-def _latency(url: str, rows: list[dict], requests: int) -> dict:
+def _latency(url: str, rows: list[dict], requests: int, client_counts: list[int]) -> dict:
     _post(url, rows[:1])  # warm-up
     _post(url, rows[:32])
     results = {}
     for batch in (1, 32):
-        for clients in (1, 8):
+        for clients in client_counts:
 
             def client(c: int, batch: int = batch) -> list[float]:
                 lat = []
@@ -153,6 +153,8 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--requests", type=int, default=40, help="requests per client and setting")
     ap.add_argument("--recordings", type=int, default=64)
+    ap.add_argument("--clients", type=int, nargs="+", default=[1, 8],
+                    help="concurrent clients per setting (1 is what the ratios use)")  # fmt: skip
     args = ap.parse_args()
     params = load_params(REPO / "params.yaml")
     uri = args.model or default_model_uri(params)
@@ -170,7 +172,7 @@ def main() -> None:
             print(f"{name}: {model}", flush=True)
             proc, url = _serve(model, env)
             try:
-                latency[name] = _latency(url, rows, args.requests)
+                latency[name] = _latency(url, rows, args.requests, args.clients)
                 if name == "model":
                     resampling = _resampling(url, rows)
                     print(f"500 vs 250 Hz: {resampling}")
