@@ -24,8 +24,9 @@ from ecglatent.tracking.serving_app import DEFAULT_MAX_REQUEST_MB
 
 log = logging.getLogger(__name__)
 
-# quality of a file that could not be read as a WFDB record
+# quality of a file that could not be read as a WFDB record, and of one the model failed on
 UNREADABLE = "unreadable"
+SCORING_ERROR = "error"
 
 
 def default_model_uri(params: Params) -> str:
@@ -155,18 +156,36 @@ class _Readers:
             yield pending.popleft().result()
 
 
+def _predict_rows(model, rows: list[dict]) -> list[tuple[pd.DataFrame, int]]:
+    """The model's answer for ``rows`` as (table, offset of its first row) pieces. Should the
+    model fail on a chunk, its records are scored one by one and a record it still fails on gets
+    an ``error`` row with the message: one record never costs the others."""
+    try:
+        return [(model.predict(pd.DataFrame(rows)), 0)]
+    except Exception as exc:
+        if len(rows) == 1:
+            msg = exc.message if isinstance(exc, mlflow.exceptions.MlflowException) else exc
+            return [(pd.DataFrame({"quality": [SCORING_ERROR],
+                                   "quality_detail": [f"{type(exc).__name__}: {msg}"]}), 0)]  # fmt: skip
+    pieces = []
+    for i, row in enumerate(rows):
+        pieces += [(table, i) for table, _ in _predict_rows(model, [row])]
+    return pieces
+
+
 def _score_chunk(model, rows: list[dict], names: list[str], failed: list[dict]) -> pd.DataFrame:
-    result = pd.DataFrame()
-    if rows:
-        try:
-            result = model.predict(pd.DataFrame(rows))
-        except mlflow.exceptions.MlflowException as exc:
-            raise EcglatentError(str(exc.message)) from None
+    tables = []
+    for result, offset in _predict_rows(model, rows) if rows else []:
         # a per-beat model (ecg-beat-classifier) answers several rows per record, each with the
         # index of its input row; a per-record model answers one row per record
-        rows_of = result["row"].to_numpy() if "row" in result.columns else range(len(names))
+        if "row" in result.columns:
+            result = result.assign(row=result["row"].to_numpy() + offset)
+            rows_of = result["row"].to_numpy()
+        else:
+            rows_of = range(offset, offset + len(result))
         result.insert(0, "record", [names[i] for i in rows_of])
-    return pd.concat([result, pd.DataFrame(failed)], ignore_index=True)
+        tables.append(result)
+    return pd.concat([*tables, pd.DataFrame(failed)], ignore_index=True)
 
 
 def predict_files(
@@ -215,9 +234,12 @@ def predict_files(
     bar = tqdm(total=len(paths), unit="rec", desc="predict", disable=not progress,
                file=sys.stderr)  # fmt: skip
     chunks = [paths[i : i + chunk_size] for i in range(0, len(paths), chunk_size)]
+    position = {str(path): i for i, path in enumerate(paths)}
     with _Readers(readers) as read:
         for chunk, parts in zip(chunks, read(chunks), strict=True):
             table = _score_chunk(model, *parts)
+            if "row" in table.columns:  # per-beat models: the file's position in this run
+                table["row"] = table["record"].map(position).astype("Int64")
             columns += [c for c in table.columns if c not in columns]
             table = table.reindex(columns=columns)
             if out_path is None:
