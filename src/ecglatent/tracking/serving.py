@@ -138,6 +138,9 @@ class _Readers:
         if self.n > 0:
             # spawn: a fork of a process holding torch threads may hang
             self.pool = ProcessPoolExecutor(self.n, mp_context=mp.get_context("spawn"))
+            # start every worker now (a spawned worker takes the sys.path of the moment)
+            for future in [self.pool.submit(os.getpid) for _ in range(self.n)]:
+                future.result()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -211,11 +214,18 @@ def predict_files(
     runs.configure(params.tracking)
     uri = model_uri or default_model_uri(params)
     paths = expand_inputs(inputs)
-    try:
-        model = mlflow.pyfunc.load_model(uri)
-    except Exception as exc:
-        raise EcglatentError(f"cannot load {uri} ({type(exc).__name__}: {exc}); train and "
-                             f"register one with `dvc repro` or pass --model") from None  # fmt: skip
+    # the readers start first: loading the model puts its logged code copy first on sys.path,
+    # and a process started after that would import this package from the copy
+    with _Readers(readers) as read:
+        try:
+            model = mlflow.pyfunc.load_model(uri)
+        except Exception as exc:
+            raise EcglatentError(f"cannot load {uri} ({type(exc).__name__}: {exc}); train and "
+                                 f"register one with `dvc repro` or pass --model") from None  # fmt: skip
+        return _predict_chunks(model, paths, out, chunk_size, resume, progress, read)
+
+
+def _predict_chunks(model, paths, out, chunk_size, resume, progress, read) -> pd.DataFrame | None:
     out_path = Path(out) if out else None
     columns: list[str] | None = None
     if out_path is not None and resume and out_path.exists() and out_path.stat().st_size:
@@ -235,21 +245,20 @@ def predict_files(
                file=sys.stderr)  # fmt: skip
     chunks = [paths[i : i + chunk_size] for i in range(0, len(paths), chunk_size)]
     position = {str(path): i for i, path in enumerate(paths)}
-    with _Readers(readers) as read:
-        for chunk, parts in zip(chunks, read(chunks), strict=True):
-            table = _score_chunk(model, *parts)
-            if "row" in table.columns:  # per-beat models: the file's position in this run
-                table["row"] = table["record"].map(position).astype("Int64")
-            columns += [c for c in table.columns if c not in columns]
-            table = table.reindex(columns=columns)
-            if out_path is None:
-                tables.append(table)
-            else:
-                with out_path.open("a", newline="") as fh:
-                    table.to_csv(fh, index=False, header=fh.tell() == 0)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            bar.update(len(chunk))
+    for chunk, parts in zip(chunks, read(chunks), strict=True):
+        table = _score_chunk(model, *parts)
+        if "row" in table.columns:  # per-beat models: the file's position in this run
+            table["row"] = table["record"].map(position).astype("Int64")
+        columns += [c for c in table.columns if c not in columns]
+        table = table.reindex(columns=columns)
+        if out_path is None:
+            tables.append(table)
+        else:
+            with out_path.open("a", newline="") as fh:
+                table.to_csv(fh, index=False, header=fh.tell() == 0)
+                fh.flush()
+                os.fsync(fh.fileno())
+        bar.update(len(chunk))
     bar.close()
     if out_path is None:
         return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
