@@ -32,7 +32,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, DataType, Schema
 from mlflow.types.schema import AnyType
 
-from ecglatent.tracking.pyfunc_input import bad_input, input_frame
+from ecglatent.tracking.pyfunc_input import bad_input, input_frame, set_serving_threads
 
 BUNDLE = "bundle"
 CLASSES = ("N", "V")
@@ -129,6 +129,7 @@ class BeatClassifierModel(PythonModel):
     """Beats or raw recordings in; one N/V label and P(V) per beat out."""
 
     def load_context(self, context) -> None:
+        set_serving_threads()
         self.load_bundle(context.artifacts[BUNDLE])
 
     def load_bundle(self, path: str | Path) -> None:

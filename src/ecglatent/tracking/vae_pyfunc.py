@@ -30,7 +30,7 @@ from mlflow.pyfunc import PythonModel
 
 from ecglatent.config import PreprocessConfig
 from ecglatent.models.registry import rebuild_vae
-from ecglatent.tracking.pyfunc_input import bad_input, input_frame
+from ecglatent.tracking.pyfunc_input import bad_input, input_frame, set_serving_threads
 from ecglatent.training.normalise import Normaliser
 
 BUNDLE = "bundle"
@@ -66,6 +66,7 @@ class VAEFeatureModel(PythonModel):
     """Raw recording (or beat) in; latent features, probability, RR and quality out."""
 
     def load_context(self, context) -> None:
+        set_serving_threads()
         bundle = torch.load(context.artifacts[BUNDLE], map_location="cpu", weights_only=False)
         self.network = load_network(bundle)
         self.normaliser = Normaliser.from_dict(bundle["normaliser"])
