@@ -50,6 +50,7 @@ T_LOSSES = "tests/training/test_losses.py"
 T_AUROC = "tests/evaluation/test_auroc.py"
 T_TABLE = "tests/evaluation/test_auroc_table.py"
 T_BEAT_SERVE = "tests/tracking/test_beat_serving_windows.py"
+T_GOLDEN = "tests/tracking/test_vae_golden.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
@@ -181,7 +182,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "AUROC CI computed with the total count as the number of positives",
     ),
     Mutation(
-        "p_value_on_wrong_pair",
+        "hm1983_correlation_on_wrong_pair",
         "evaluation/auroc.py",
         "r_neg = _correlation(a[~y], b[~y], corr_method)",
         "r_neg = _correlation(a[~y], a[~y], corr_method)",
@@ -243,6 +244,38 @@ MUTATIONS: tuple[Mutation, ...] = (
         '{"params": model.embedding.parameters(), "lr": cfg.lr_classifier,',
         (f"{T_SIMSIAM}::test_trained_embedding_learns_with_its_own_learning_rate",),
         "2lr trains the embedding at the classifier's rate",
+    ),
+    Mutation(
+        "p_value_on_wrong_pair",
+        "pipeline/vae_evaluate.py",
+        "base = params.vae.finetune_models[name].base",
+        "base = next(iter(params.vae.pretrain_models))",
+        (f"{T_GOLDEN}::test_reported_figures_equal_the_recomputed_ones",),
+        "p_vs_naive compares a fine-tuned model with another model's task-naive base",
+    ),
+    Mutation(
+        "reported_mse_not_in_mv",
+        "pipeline/vae_evaluate.py",
+        "mse, corr = reconstruction_metrics(data.x[test], mnorm.x_inverse(rec_te))",
+        "mse, corr = reconstruction_metrics(mnorm.x(data.x[test]), rec_te)",
+        (f"{T_GOLDEN}::test_reported_figures_equal_the_recomputed_ones",),
+        "reconstruction MSE reported in normalised units instead of mV²",
+    ),
+    Mutation(
+        "vae_serving_without_bandpass",
+        "tracking/vae_pyfunc.py",
+        "self.preprocess = PreprocessConfig(**pre)",
+        'self.preprocess = PreprocessConfig(**{**pre, "bandpass_hz": (1e-3, 0.45 * float(bundle["target_fs"]))})',
+        (f"{T_GOLDEN}::test_served_model_equals_the_evaluation",),
+        "the served β-VAE skips the training band-pass",
+    ),
+    Mutation(
+        "wilcoxon_pairs_seed_and_lead",
+        "evaluation/beat_metrics.py",
+        'wide = sub.pivot_table(index="seed", columns="config", values=metric, aggfunc="mean")',
+        'wide = sub.pivot_table(index=["seed", "eval"], columns="config", values=metric)',
+        ("tests/evaluation/test_beat_metrics.py", "tests/evaluation/test_significance_size.py"),
+        "leads of one seed counted as independent pairs (pseudo-replication)",
     ),
     Mutation(
         "beat_serving_without_bandpass",
