@@ -128,9 +128,13 @@ def _hm1983_by_hand(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     a1, a2 = area(a), area(b)
     r_avg = 0.5 * (np.corrcoef(a[pos], b[pos])[0, 1] + np.corrcoef(a[neg], b[neg])[0, 1])
     ref = reference_table()
-    rs, areas = ref.index.to_numpy(), ref.columns.to_numpy()
-    along_area = [np.interp(0.5 * (a1 + a2), areas, row) for row in ref.to_numpy()]
-    r = np.interp(r_avg, rs, along_area)
+    # Off the published rows, the binormal endpoints r(0) = 0 and r(1) = 1, odd in r_avg;
+    # areas outside [0.700, 0.975] take the nearest column (np.interp clamps).
+    rs = np.r_[0.0, ref.index.to_numpy(), 1.0]
+    table = np.vstack([np.zeros(ref.shape[1]), ref.to_numpy(), np.ones(ref.shape[1])])
+    areas = ref.columns.to_numpy()
+    along_area = [np.interp(0.5 * (a1 + a2), areas, row) for row in table]
+    r = np.sign(r_avg) * np.interp(abs(r_avg), rs, along_area)
     z = (a1 - a2) / np.sqrt(se(a1) ** 2 + se(a2) ** 2 - 2 * r * se(a1) * se(a2))
     return float(2 * stats.norm.sf(abs(z)))
 
