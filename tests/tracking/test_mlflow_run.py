@@ -83,3 +83,23 @@ def test_training_entry_point_nests_model_runs_under_the_project_run(project, cl
     assert other is None or not client.search_runs([other.experiment_id])
     # the model file names the run the evaluate stage re-opens
     assert (project / "models/ptbxl/pretrain/L2.pt").is_file()
+
+
+def test_finetune_and_evaluate_entry_points_complete_the_chain(project, client):
+    """The rest of `main`: evaluate re-opens the fine-tuned run (nested under finetune's
+    project run) for its test metrics and registers the model with a description."""
+    mlflow_run(project, "-e", "finetune", "-P", "dataset=ptbxl", "--experiment-name", EXPERIMENT)
+    mlflow_run(project, "-e", "evaluate", "--experiment-name", EXPERIMENT)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    found = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    ft = found["ptbxl/finetune/L2_specific"]
+    parents = {r.info.run_id: r for r in found.values()
+               if r.data.tags.get("mlflow.project.entryPoint") == "finetune"}  # fmt: skip
+    assert ft.data.tags["mlflow.parentRunId"] in parents
+    assert 0 <= ft.data.metrics["test/auroc"] <= 1
+    assert ft.data.tags["probe_penalty"] in ("l1", "l2") and "probe_penalty" not in ft.data.params
+    assert ft.inputs.dataset_inputs[0].dataset.name == "ptbxl"
+    model = client.get_registered_model("ecg-task-vae-ptbxl-norm")
+    assert "champion" in model.description and "--env-manager local" in model.description
+    version = client.get_model_version_by_alias(model.name, "champion")
+    assert version.run_id == ft.info.run_id
