@@ -90,6 +90,7 @@ _MLFLOW_ENV = (
     "MLFLOW_REGISTRY_URI",
     "MLFLOW_RUN_ID",
     "MLFLOW_EXPERIMENT_ID",
+    "ECGLATENT_PROJECT_RUN_ID",  # tracking.runs keeps `mlflow run`'s run id there
 )
 _MLFLOW_ENV_AT_START = {k: os.environ.get(k) for k in _MLFLOW_ENV}
 

@@ -213,7 +213,8 @@ def _track(params: Params, dataset: str, task: str, stage: str, name: str, model
     with runs.run(name, run_id=saved["run_id"]):
         mlflow.log_metrics({f"test/{k}": float(v) for k, v in metrics.items()
                             if isinstance(v, (int, float))})  # fmt: skip
-        mlflow.log_param("probe_penalty", ev.best.penalty)
+        # a tag, not a param: params are immutable and a re-run may choose the other penalty
+        mlflow.set_tag("probe_penalty", ev.best.penalty)
         for fig in figs:
             mlflow.log_artifact(str(fig), artifact_path="plots")
         if stage != "finetune":
