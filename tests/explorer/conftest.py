@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -39,7 +45,7 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def model_version(tiny_vae_run) -> tuple[str, str, str]:
     """(pinned URI of the current champion, its run id, its pipeline name such as L2_specific).
 
@@ -50,7 +56,7 @@ def model_version(tiny_vae_run) -> tuple[str, str, str]:
     return f"models:/{MODEL_NAME}/{mv.version}", mv.run_id, mv.tags["model"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def explorer_model(tiny_vae_run, model_version) -> ExplorerModel:
     work, _ = tiny_vae_run
     mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow.db'}")
@@ -68,3 +74,49 @@ class PageLog:
     @property
     def errors(self) -> list[tuple[str, str]]:
         return [m for m in self.messages if m[0] in ("error", "pageerror")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def explore_url(tiny_vae_run, model_version):
+    """The `ecglatent explore` command a user types, on a free port of 127.0.0.1."""
+    work, params = tiny_vae_run
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}
+    log = open(work / "explore.log", "w")  # noqa: SIM115 - closed in teardown
+    cmd = [sys.executable, "-m", "ecglatent.cli", "--params", str(params), "explore", "--model",
+           model_version[0], "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"explore exited: {(work / 'explore.log').read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    break
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"explore did not start: {(work / 'explore.log').read_text()[-3000:]}")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(autouse=True)
+def _tiny_store(tiny_vae_run):
+    """MLflow aimed at the tiny run's store in every test (the root conftest resets the env)."""
+    work, _ = tiny_vae_run
+    mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow.db'}")

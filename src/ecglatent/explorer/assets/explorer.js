@@ -19,7 +19,7 @@
     ready: false, mode: cfg.mode, z: meta.train_mean.slice(), rr: [0, 0],
     beat: meta.reference.beat, probability: meta.reference.probability,
     headProbability: meta.reference.head_probability, source: "training mean",
-    version: 0, drawnVersion: 0, busy: false, latencies: [], uploads: [], errors: [],
+    version: 0, drawnVersion: 0, busy: false, latencies: [], timings: [], uploads: [], errors: [],
   };
   window.explorer = state;
 
@@ -204,11 +204,15 @@
         const z = state.z.slice();
         const rr = state.rr.slice();
         try {
+          const t1 = performance.now();
           const d = await post("api/decode", { z, rr });
+          const t2 = performance.now();
           state.drawnZ = z;
           state.probability = d.probability;
           state.headProbability = d.head_probability;
           draw(d.beat);
+          // where the time goes: the round trip to the app, and redrawing every lead
+          state.timings.push({ request_ms: t2 - t1, draw_ms: performance.now() - t2 });
         } catch (err) {
           state.errors.push(String(err));
           $("source").textContent = `decode failed: ${err.message}`;
