@@ -54,6 +54,9 @@ def main() -> None:
     params = load_params(args.params)
     runs.configure(params.tracking)
     uri = args.model or default_model_uri(params)
+    import torch
+
+    torch.set_num_threads(1)  # as `ecglatent explore` runs it
     model = ExplorerModel.load(uri)
     z = model.summary.train_mean
     py_ms = []

@@ -96,8 +96,11 @@ def create_app(model: ExplorerModel) -> Starlette:
 
 def serve_explorer(model_uri: str, port: int) -> None:
     """Load the model and serve its explorer on http://127.0.0.1:<port>/ until interrupted."""
+    import torch
     import uvicorn
 
+    # One latent vector per request: more threads only add hand-over overhead.
+    torch.set_num_threads(1)
     model = ExplorerModel.load(model_uri)
     app = create_app(model)
     print(f"ecglatent explore: {model_uri} on http://{HOST}:{port}/ (Ctrl-C to stop)", flush=True)

@@ -47,7 +47,6 @@ class ExplorerModel:
         self.probe = inner.probe
         self.summary = summary
         self.uri = uri
-        torch.set_num_threads(1)  # one latent vector at a time: threads only add overhead
 
     @classmethod
     def load(cls, uri: str) -> ExplorerModel:

@@ -78,12 +78,12 @@
         { label: "decoded", data: xy(state.beat[li]), borderColor: "#c0392b", borderWidth: 1.5 },
       ] },
       options: {
-        animation: false, parsing: false, normalized: true, responsive: true,
+        animation: false, parsing: false, normalized: true, spanGaps: true, responsive: true,
         maintainAspectRatio: false, events: [], elements: { point: { radius: 0 } },
         plugins: { legend: { display: false }, tooltip: { enabled: false } },
         scales: {
-          x: { type: "linear", min: times[0], max: times[T - 1], ticks: { maxTicksLimit: 5, font: { size: 9 } } },
-          y: { min: meta.y_ranges[li][0], max: meta.y_ranges[li][1], ticks: { maxTicksLimit: 5, font: { size: 9 } } },
+          x: { type: "linear", min: times[0], max: -times[0], ticks: { stepSize: 200, includeBounds: false, font: { size: 9 } } },
+          y: { min: meta.y_ranges[li][0], max: meta.y_ranges[li][1], ticks: { maxTicksLimit: 5, includeBounds: false, font: { size: 9 } } },
         },
       },
     });
