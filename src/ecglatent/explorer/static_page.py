@@ -70,8 +70,8 @@ def write_static_page(model: ExplorerModel, path: Path, title: str | None = None
     """Write the self-contained explorer of ``model`` to ``path`` (parents created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(static_config(model), inline=True, title=title or model.uri),
-                    encoding="utf-8")  # fmt: skip
+    config = {**static_config(model), "title": title or model.uri}
+    path.write_text(render(config, inline=True, title=config["title"]), encoding="utf-8")
     return path
 
 

@@ -49,7 +49,7 @@
 
   // ---- header -----------------------------------------------------------------------------
   const taskName = meta.label_names[1];
-  $("model-info").textContent = `${meta.uri} · L = ${L}` +
+  $("model-info").textContent = `${cfg.title ? `${cfg.title} (${meta.uri})` : meta.uri} · L = ${L}` +
     (meta.latent_pred ? ` · head reads z0..z${meta.latent_pred - 1}` : " · task naive") +
     ` · ${nLeads} lead(s) at ${meta.fs} Hz · ${meta.test.ids.length} test items` +
     (live ? "" : " · static page");
@@ -263,11 +263,11 @@
   const scatter = new Chart($("scatter"), {
     type: "scatter",
     data: { datasets: [
-      { label: meta.label_names[0], data: pointsFor(0), backgroundColor: colours[0] + "99", pointRadius: 4 },
-      { label: meta.label_names[1], data: pointsFor(1), backgroundColor: colours[1] + "cc", pointRadius: 4 },
-      { label: "uploaded", data: [], backgroundColor: "#27ae60", borderColor: "#145a32", pointStyle: "rectRot", pointRadius: 8 },
-      { label: "current", data: [], backgroundColor: "#000", borderColor: "#000", pointStyle: "crossRot", pointRadius: 9, borderWidth: 2 },
-    ] },
+      { label: meta.label_names[0], data: pointsFor(0), backgroundColor: colours[0] + "99", pointRadius: 4, order: 3 },
+      { label: meta.label_names[1], data: pointsFor(1), backgroundColor: colours[1] + "cc", pointRadius: 4, order: 2 },
+      { label: "uploaded", data: [], backgroundColor: "#27ae60", borderColor: "#145a32", pointStyle: "rectRot", pointRadius: 8, order: 1 },
+      { label: "current", data: [], backgroundColor: "#000", borderColor: "#000", pointStyle: "crossRot", pointRadius: 9, borderWidth: 2, order: 0 },
+    ] },  // lower order is drawn on top: the (usually rarer) task label over the rest
     options: {
       animation: false, parsing: false, responsive: true, maintainAspectRatio: false,
       interaction: { mode: "nearest", intersect: true },
