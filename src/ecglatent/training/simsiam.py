@@ -1,6 +1,7 @@
 """SiliconNet training: SimSiam pretraining on 12-lead beats and the N-vs-V downstream classifier.
 
-Data sit on the device as tensors and batches are index slices (no DataLoader). Both loops
+Data sit on the device as tensors and batches are index slices (no DataLoader); losses are
+summed on the device and read back once per epoch, never per step. Both loops
 stop early and hand back the model of their best validation epoch; nothing here ever sees the
 test set, so epoch and threshold are chosen on validation only.
 """
@@ -104,17 +105,30 @@ def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch: int = EVAL_BATCH)
         return torch.cat([fn(x[s : s + batch]) for s in range(0, max(len(x), 1), batch)])
 
 
+def _adamw(params, **kw) -> torch.optim.AdamW:
+    """AdamW, fused (one kernel over all parameters) where torch has that for the device."""
+    groups = [{**g, "params": list(g["params"])} if isinstance(g, dict) else g for g in params]
+    tensors = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
+    fused = bool(tensors) and all(
+        p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64)
+        for p in tensors
+    )
+    return torch.optim.AdamW(groups, fused=fused or None, **kw)
+
+
 def _simsiam_val(model: SimSiam, v1: Tensor, v2: Tensor, batch: int) -> tuple[float, float]:
     model.eval()
-    total, n, zs = 0.0, 0, []
+    total, n, zs = None, 0, []
     with torch.no_grad():
         for start in range(0, len(v1), batch):
             p1, p2, z1, z2 = model(v1[start : start + batch], v2[start : start + batch])
             b = len(p1)
-            total += float(simsiam_loss(p1, p2, z1, z2)) * b
+            t = simsiam_loss(p1, p2, z1, z2).double() * b
+            total = t if total is None else total + t
             n += b
             zs.append(z1)
-    return total / max(n, 1), _z_std(torch.cat(zs)) if zs else float("nan")
+    mean = float(total) / max(n, 1) if total is not None else 0.0
+    return mean, _z_std(torch.cat(zs)) if zs else float("nan")
 
 
 def pretrain_simsiam(
@@ -153,7 +167,7 @@ def pretrain_simsiam(
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     v1, v2 = sample_two_leads(val, np.random.default_rng(seed + 1))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = _adamw(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_step_epochs, gamma=lr_gamma)
     result = PretrainResult(model=model)
     best_state = copy.deepcopy(model.state_dict())
@@ -162,19 +176,19 @@ def pretrain_simsiam(
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
-        total, n = 0.0, 0
+        total, n = torch.zeros((), dtype=torch.float64, device=dev), 0
         for idx in _batches(len(train), batch_size, gen):
             x1, x2 = sample_two_leads(train[idx.to(dev)], rng)
             loss = simsiam_loss(*model(x1, x2))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(idx)
+            total += loss.detach().double() * len(idx)
             n += len(idx)
         lr_now = opt.param_groups[0]["lr"]
         sched.step()
         val_loss, z_std = _simsiam_val(model, v1, v2, EVAL_BATCH)
-        row = {"epoch": float(epoch), "train_loss": total / max(n, 1), "val_loss": val_loss,
+        row = {"epoch": float(epoch), "train_loss": float(total) / max(n, 1), "val_loss": val_loss,
                "val_z_std": z_std, "lr": lr_now, "seconds": time.perf_counter() - t0}  # fmt: skip
         result.history.append(row)
         if on_epoch:
@@ -357,7 +371,7 @@ def train_classifier(
         groups.append(
             {"params": model.embedding.parameters(), "lr": cfg.lr_embedding, "name": "embedding"}
         )
-    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    opt = _adamw(groups, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda e: _cosine_factor(e, schedule_epochs, cfg.final_lr_factor)
     )
@@ -371,14 +385,14 @@ def train_classifier(
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
-        total, n = 0.0, 0
+        total, n = torch.zeros((), dtype=torch.float64, device=dev), 0
         for idx in _batches(len(xtr), batch_size, gen):
             idx = idx.to(dev)
             loss = F.cross_entropy(head(xtr[idx]), ytr[idx], weight=weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(idx)
+            total += loss.detach().double() * len(idx)
             n += len(idx)
         lrs = {g["name"]: g["lr"] for g in opt.param_groups}
         sched.step()
@@ -387,7 +401,7 @@ def train_classifier(
         val_loss = float(F.cross_entropy(logits, yva, weight=weight))
         p_pos = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
         m = beat_metrics(yva_np, (p_pos >= 0.5).astype(np.int64))
-        row = {"epoch": float(epoch), "train_loss": total / max(n, 1), "val_loss": val_loss,
+        row = {"epoch": float(epoch), "train_loss": float(total) / max(n, 1), "val_loss": val_loss,
                "val_f1": m.f1, "val_se": m.se, "val_ppv": m.ppv,
                "lr_embedding": lrs.get("embedding", 0.0), "lr_classifier": lrs["classifier"],
                "seconds": time.perf_counter() - t0}  # fmt: skip
