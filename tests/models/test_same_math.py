@@ -136,7 +136,7 @@ def test_new_dropout_keep_probability_and_scale():
     assert abs(float(out.mean()) - 1.0) < 2e-3  # unbiased, as nn.Dropout
     # independent across the layout: the channels of one position are not all kept or dropped
     per_pos = kept.float().mean(dim=1)
-    assert 0 < float(per_pos.min()) and float(per_pos.max()) <= 1
+    assert float(per_pos.min()) > 0 and float(per_pos.max()) <= 1
     assert float(kept.float().mean(dim=(0, 2, 3)).std()) < 0.01
     # gradient through the same mask
     xr = torch.randn(4, 8, 3, 50, requires_grad=True)

@@ -64,9 +64,24 @@ def _groups(channels: int) -> int:
     return math.gcd(channels, max(1, min(8, channels // 4)))
 
 
+class GroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` computed in the plain (NCHW) layout whatever the input's layout.
+
+    torch's channels-last GroupNorm kernel on the CPU is slower here and rounds ~40x worse:
+    its weight gradients differed from float64 by ~4e-5 (relative), against ~1e-6 for NCHW.
+    The result goes back to the input's layout. Same parameters as ``nn.GroupNorm``.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.is_contiguous():
+            return super().forward(x)
+        y = F.group_norm(x.contiguous(), self.num_groups, self.weight, self.bias, self.eps)
+        return y.contiguous(memory_format=torch.channels_last)
+
+
 def norm(channels: int) -> nn.GroupNorm:
     """The normalisation layer used throughout (see the module docstring for why GroupNorm)."""
-    return nn.GroupNorm(_groups(channels), channels)
+    return GroupNorm(_groups(channels), channels)
 
 
 def act() -> nn.LeakyReLU:
