@@ -17,6 +17,7 @@ Normalisation is GroupNorm, not BatchNorm, because
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -91,7 +92,7 @@ def act() -> nn.LeakyReLU:
 
 _MASK_BITS = 16  # keep-probability resolution of the CPU dropout mask: 2^-16
 _MASK_CHUNK_MIN = 1 << 16  # masks at least twice this size are drawn in two halves
-_mask_pool: ThreadPoolExecutor | None = None
+_mask_pool: tuple[int, ThreadPoolExecutor] | None = None  # (owning pid, pool)
 
 
 def _mask_chunk(out: np.ndarray, seed: int, chunk: int, keep_below: int, scale: float) -> None:
@@ -122,9 +123,10 @@ def dropout_mask_cpu(x: Tensor, p: float) -> Tensor:
         half = (n // 2 + 3) // 4 * 4
         parts = ((out[:half], 0), (out[half:], 1))
         if torch.get_num_threads() > 1:
-            if _mask_pool is None:
-                _mask_pool = ThreadPoolExecutor(2, thread_name_prefix="dropout-mask")
-            for f in [_mask_pool.submit(_mask_chunk, o, seed, c, keep_below, scale)
+            # a forked child inherits the pool object but not its threads: make a new one
+            if _mask_pool is None or _mask_pool[0] != os.getpid():
+                _mask_pool = (os.getpid(), ThreadPoolExecutor(2, thread_name_prefix="dropout"))
+            for f in [_mask_pool[1].submit(_mask_chunk, o, seed, c, keep_below, scale)
                       for o, c in parts]:  # fmt: skip
                 f.result()
         else:
