@@ -17,7 +17,6 @@ Where the paper is silent or inconsistent, the choices made here:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 BEAT_SAMPLES = 301  # 1 s before + 0.2 s after the QRS at 250 Hz, inclusive
@@ -78,43 +77,7 @@ class SiliconEmbedding(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 3:
             raise ValueError(f"expected (B, channels, T), got {tuple(x.shape)}")
-        # The same layers run as 2-D ops on a (B, C, 1, T) channels-last view: oneDNN's NHWC
-        # convolutions were 1.3-3x faster forward + backward than its 1-D ones here. Same
-        # weights (a kernel k is a (1, k) kernel), same BatchNorm statistics and updates.
-        h = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        for layer in self.features:
-            h = _as_2d(layer, h)
-        return torch.amax(h, dim=(2, 3))
-
-
-def _batch_norm(bn: nn.BatchNorm1d, x: Tensor) -> Tensor:
-    """``bn`` applied to a 4-D input: ``_BatchNorm.forward`` without the 1-D shape check."""
-    momentum = 0.0 if bn.momentum is None else bn.momentum
-    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
-        bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:  # cumulative moving average
-            momentum = 1.0 / float(bn.num_batches_tracked)
-    use_batch = bn.training or (bn.running_mean is None and bn.running_var is None)
-    track = not bn.training or bn.track_running_stats
-    return F.batch_norm(x, bn.running_mean if track else None, bn.running_var if track else None,
-                        bn.weight, bn.bias, use_batch, momentum, bn.eps)  # fmt: skip
-
-
-def _as_2d(layer: nn.Module, h: Tensor) -> Tensor:
-    """One layer of :class:`SiliconEmbedding` on a (B, C, 1, T) tensor."""
-    if isinstance(layer, nn.Conv1d):
-        return F.conv2d(h, layer.weight.unsqueeze(2), layer.bias, stride=(1, layer.stride[0]),
-                        padding=(0, layer.padding[0]), dilation=(1, layer.dilation[0]),
-                        groups=layer.groups)  # fmt: skip
-    if isinstance(layer, nn.BatchNorm1d):
-        return _batch_norm(layer, h)
-    if isinstance(layer, nn.AvgPool1d):
-        return F.avg_pool2d(h, (1, layer.kernel_size[0]), (1, layer.stride[0]),
-                            (0, layer.padding[0]), layer.ceil_mode,
-                            layer.count_include_pad)  # fmt: skip
-    if isinstance(layer, nn.ReLU):
-        return F.relu(h, inplace=layer.inplace)
-    raise TypeError(f"no 2-D form for {type(layer).__name__}")
+        return torch.amax(self.features(x), dim=-1)
 
 
 class Projector(nn.Module):
