@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ecglatent.datasets.single_lead import sample_two_leads
 from ecglatent.evaluation.beat_metrics import beat_metrics, best_threshold
+
 from .siliconet import BeatClassifier, SiliconEmbedding, SimSiam
 
 log = logging.getLogger(__name__)

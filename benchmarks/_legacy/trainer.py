@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .small_vae import TaskVAE
 from ecglatent.training.losses import vae_loss
+
+from .small_vae import TaskVAE
 
 log = logging.getLogger(__name__)
 PHASES = ("pretrain", "finetune_head", "finetune")

@@ -127,12 +127,14 @@ def wilcoxon_pairwise(
 ) -> pd.DataFrame:
     """Square table of p-values between configs on ``eval_name`` rows.
 
-    Pairs are matched on (seed, eval), so a list of evals (e.g. every lead) pairs per lead and
-    seed. Configs missing a pair are compared on the pairs they share.
+    The seed is the statistical unit: with a list of evals (e.g. every lead) each config's
+    metric is first averaged over those evals per seed, so leads of one seed (the same model
+    on the same patients) are never counted as independent pairs. Configs missing a seed are
+    compared on the seeds they share.
     """
     evals = [eval_name] if isinstance(eval_name, str) else list(eval_name)
     sub = results[results["eval"].isin(evals)]
-    wide = sub.pivot_table(index=["seed", "eval"], columns="config", values=metric)
+    wide = sub.pivot_table(index="seed", columns="config", values=metric, aggfunc="mean")
     configs = _ordered(wide.columns)
     out = pd.DataFrame(np.nan, index=configs, columns=configs)
     for a, b in itertools.combinations(configs, 2):
@@ -248,7 +250,7 @@ def siliconet_markdown(
             s = summarise(per_seed.to_numpy())
             cells.append(f"{_fmt(s.mean)} ({_fmt(s.std)})")
         lines.append("| Leads average | " + " | ".join(cells) + " |")
-    for name, ev in [(primary, primary), ("per-lead F1 (paired by seed and lead)", lead_evals)]:
+    for name, ev in [(primary, primary), ("leads-average F1 (paired by seed)", lead_evals)]:
         if not ev:
             continue
         pw = wilcoxon_pairwise(results, ev)

@@ -201,7 +201,7 @@ def _notes(results: pd.DataFrame, index: pd.DataFrame, ctx: ReportContext) -> li
                  f"{ctx.primary.split()[-1]}): with {n} pairs the smallest possible two-sided p "
                  f"is {_f(floor, 4)}"
                  + (", so p < 0.05 needs at least 6 seeds (the GPU profile runs 10); the "
-                    "per-lead table pairs by seed and lead and has more pairs."
+                    "per-lead table averages the leads of each seed, so it has as many pairs."
                     if floor >= 0.05 else "."))  # fmt: skip
     return notes
 

@@ -32,6 +32,8 @@ from ecglatent.evaluation.baselines import (  # noqa: E402
 from ecglatent.evaluation.plots import factor_traversal, latent_scatter  # noqa: E402
 from ecglatent.evaluation.probes import FeatureEvaluation, evaluate_features  # noqa: E402
 from ecglatent.evaluation.report import ResultRow, table1_markdown  # noqa: E402
+from ecglatent.explorer.latents import explorer_artifacts  # noqa: E402
+from ecglatent.explorer.static_page import log_static_page as explorer_page  # noqa: E402
 from ecglatent.pipeline.vae_common import load_model, model_dir, task_of  # noqa: E402
 from ecglatent.pipeline.vae_train import experiment_name  # noqa: E402
 from ecglatent.tracking import registry, runs  # noqa: E402
@@ -213,12 +215,14 @@ def _track(params: Params, dataset: str, task: str, stage: str, name: str, model
     with runs.run(name, run_id=saved["run_id"]):
         mlflow.log_metrics({f"test/{k}": float(v) for k, v in metrics.items()
                             if isinstance(v, (int, float))})  # fmt: skip
-        mlflow.log_param("probe_penalty", ev.best.penalty)
+        # a tag, not a param: params are immutable and a re-run may choose the other penalty
+        mlflow.set_tag("probe_penalty", ev.best.penalty)
         for fig in figs:
             mlflow.log_artifact(str(fig), artifact_path="plots")
         if stage != "finetune":
             return
         info = _log_pyfunc(params, dataset, model, norm, ev, data)
+        explorer_page(info.model_uri, Path(params.tracking.reports_dir) / "explorer" / dataset / f"{name}.html", f"{dataset} {name}")  # fmt: skip
         if params.tracking.register:
             reg_name = registry.model_name(params.tracking.model_prefix, dataset, task)
             registry.register(info.model_uri, reg_name, float(metrics["auroc"]),
@@ -240,7 +244,8 @@ def _log_pyfunc(params: Params, dataset: str, model, norm: Normaliser, ev: Featu
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=VAEFeatureModel(),
-            artifacts={BUNDLE: str(bundle), PROBE: str(probe_path)},
+            artifacts={BUNDLE: str(bundle), PROBE: str(probe_path),
+                       **explorer_artifacts(tmp, model, norm, data, task_of(params, dataset), params.seed)},  # fmt: skip
             signature=signature_for(mode, model.latent_dim),
             input_example=example,
             pip_requirements=_requirements(),

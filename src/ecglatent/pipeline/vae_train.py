@@ -21,7 +21,7 @@ from ecglatent.pipeline.vae_common import (
     task_of,
     write_curve,
 )
-from ecglatent.tracking import runs
+from ecglatent.tracking import datasets, runs
 from ecglatent.training.trainer import PhaseSpec, fit_phase
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def run_pretrain(params: Params, dataset: str) -> dict[str, float]:
                  params.vae.arch, spec.latent_dim, beta, n_params)  # fmt: skip
         with runs.run(f"{dataset}/pretrain/{name}", _common_params(params, dataset, prep),
                       {"stage": "pretrain", "model": name, "dataset": dataset}) as active:  # fmt: skip
+            datasets.log_beats(params, dataset, prep.data)
             mlflow.log_params({"latent_dim": spec.latent_dim, "latent_pred": 0, "beta_used": beta,
                                "n_parameters": n_params})  # fmt: skip
             result = fit_phase(model, prep.train, prep.val,
@@ -96,6 +97,7 @@ def run_finetune(params: Params, dataset: str) -> dict[str, float]:
         with runs.run(f"{dataset}/finetune/{name}", _common_params(params, dataset, prep),
                       {"stage": "finetune", "model": name, "dataset": dataset,
                        "pretrain_run_id": base["run_id"]}) as active:  # fmt: skip
+            datasets.log_beats(params, dataset, prep.data)
             mlflow.log_params({"latent_dim": model.latent_dim, "latent_pred": spec.latent_pred,
                                "base": spec.base, "beta_used": beta, "n_parameters": n_params})  # fmt: skip
             history = []
