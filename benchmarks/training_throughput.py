@@ -82,8 +82,7 @@ def vae_step(mod, leads: int, samples: int, batch: int):
 def classifier_step(mod, batch: int):
     torch.manual_seed(0)
     model = mod.BeatClassifier().train()
-    adamw = new_simsiam._adamw if mod is new_sil else torch.optim.AdamW
-    opt = adamw(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
     x = torch.randn(batch, 1, new_sil.BEAT_SAMPLES)
     y = torch.randint(0, 2, (batch,))
 
@@ -99,8 +98,7 @@ def classifier_step(mod, batch: int):
 def simsiam_step(mod, batch: int):
     torch.manual_seed(0)
     model = mod.SimSiam().train()
-    adamw = new_simsiam._adamw if mod is new_sil else torch.optim.AdamW
-    opt = adamw(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
     x1, x2 = torch.randn(batch, 1, 301), torch.randn(batch, 1, 301)
 
     def step():

@@ -105,17 +105,6 @@ def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch: int = EVAL_BATCH)
         return torch.cat([fn(x[s : s + batch]) for s in range(0, max(len(x), 1), batch)])
 
 
-def _adamw(params, **kw) -> torch.optim.AdamW:
-    """AdamW, fused (one kernel over all parameters) where torch has that for the device."""
-    groups = [{**g, "params": list(g["params"])} if isinstance(g, dict) else g for g in params]
-    tensors = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
-    fused = bool(tensors) and all(
-        p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64)
-        for p in tensors
-    )
-    return torch.optim.AdamW(groups, fused=fused or None, **kw)
-
-
 def _simsiam_val(model: SimSiam, v1: Tensor, v2: Tensor, batch: int) -> tuple[float, float]:
     model.eval()
     total, n, zs = None, 0, []
@@ -167,7 +156,7 @@ def pretrain_simsiam(
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     v1, v2 = sample_two_leads(val, np.random.default_rng(seed + 1))
-    opt = _adamw(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_step_epochs, gamma=lr_gamma)
     result = PretrainResult(model=model)
     best_state = copy.deepcopy(model.state_dict())
@@ -371,7 +360,7 @@ def train_classifier(
         groups.append(
             {"params": model.embedding.parameters(), "lr": cfg.lr_embedding, "name": "embedding"}
         )
-    opt = _adamw(groups, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda e: _cosine_factor(e, schedule_epochs, cfg.final_lr_factor)
     )
