@@ -68,7 +68,8 @@ def median_beat(beats: np.ndarray) -> np.ndarray:
     """Sample-wise median over beats, per lead: (n, leads, T) -> (leads, T)."""
     if beats.shape[0] == 0:
         raise ValueError("median_beat needs at least one beat")
-    # sorted first: same values, and numpy's SIMD sort beats median's partition (~2.5x here)
+    # sorted first: same values, and numpy's SIMD sort beats median's partition across beats
+    # (26 beats of a 10 s record: 1.9 -> 1.0 ms)
     return np.median(np.sort(beats, axis=0), axis=0)
 
 
