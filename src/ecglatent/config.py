@@ -51,6 +51,14 @@ class PreprocessConfig:
     autocorr_mean_threshold: float = 0.7
     autocorr_max_threshold: float = 0.85
     min_beats: int = 4
+    # How a record's filtered beats become its one beat: "mean" (the VAE paper) or "median".
+    beat_average: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.beat_average not in ("mean", "median"):
+            raise ConfigError(
+                f"params.yaml: preprocess.beat_average: {self.beat_average!r}; use 'mean' or 'median'"
+            )
     rpeak_detector: str = "ecglatent"
     mitdb_leads: tuple[str, ...] = ("MLII", "other")
     # Worker processes for the beats stage; 0 = one per CPU core.

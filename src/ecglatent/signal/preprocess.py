@@ -66,7 +66,7 @@ def median_beat_features(
         )
     rr = rr_features(peaks, target_fs)
     return MedianBeatResult(
-        median=median_beat(beats[keep]).astype(np.float32),
+        median=median_beat(beats[keep], cfg.beat_average).astype(np.float32),
         fs=target_fs,
         rr_mean_s=rr.mean_s,
         rr_std_s=rr.std_s,
