@@ -76,11 +76,26 @@ class SplitConfig:
     positive_superclasses: tuple[str, ...] = ("MI",)
     positive_codes: tuple[str, ...] = ()
     min_likelihood: float = 0.0
-    test_fraction: float = 0.15
+    # PTB-XL replicates: outer cross-validation folds made of PTB-XL's own (patient-separated)
+    # strat_fold 1-10, so every record is a test record once.
+    outer_folds: int = 5
+    # inner CV folds of replicate 0's training part (for `ecglatent tune`)
     n_folds: int = 5
     val_fraction: float = 0.15
     mitdb_val_fraction: float = 0.2
     mitdb_positive_class: str = "V"
+    # MIT-BIH replicates: DS1/DS2 is fixed, so replicates differ by seed (init, sampling and
+    # the DS1 validation records).
+    mitdb_replicates: int = 5
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.outer_folds <= 10:
+            raise ConfigError(
+                f"params.yaml: split.outer_folds={self.outer_folds}; PTB-XL has 10 strat_folds, "
+                "so use 2-10 (5 in the paper)"
+            )
+        if self.mitdb_replicates < 1:
+            raise ConfigError("params.yaml: split.mitdb_replicates must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,8 @@ class VAEConfig:
     amp: bool = False  # bf16 autocast on CUDA
     compile: bool = False  # torch.compile (pays 20-30 s up front)
     traversal_steps: int = 7
+    # record-level bootstrap resamples for MIT-BIH's naive-vs-specific test in each replicate
+    bootstrap_samples: int = 2000
 
 
 @dataclass(frozen=True)
@@ -326,10 +343,8 @@ def _validate(p: Params) -> None:
         raise ConfigError(
             f"params.yaml: preprocess.bandpass_hz must be [low, high] with low < high, got {[lo, hi]}"
         )
-    if not 0 < p.split.test_fraction < 1 or not 0 < p.split.val_fraction < 1:
-        raise ConfigError(
-            "params.yaml: split.test_fraction and split.val_fraction must lie in (0, 1)"
-        )
+    if not 0 < p.split.val_fraction < 1:
+        raise ConfigError("params.yaml: split.val_fraction must lie in (0, 1)")
     if p.data.subset < 0:
         raise ConfigError("params.yaml: data.subset must be 0 (all) or a positive count")
     for name, ft in p.vae.finetune_models.items():

@@ -23,6 +23,9 @@ import torch  # noqa: E402
 
 from ecglatent.config import Params  # noqa: E402
 from ecglatent.datasets.arrays import BeatArrays, load_dataset  # noqa: E402
+from ecglatent.evaluation._clustered_placeholder import (  # noqa: E402
+    cluster_bootstrap_auroc_diff,
+)
 from ecglatent.evaluation.auroc import compare_aucs_hanley_mcneil  # noqa: E402
 from ecglatent.evaluation.baselines import (  # noqa: E402
     pca_features,
@@ -31,8 +34,18 @@ from ecglatent.evaluation.baselines import (  # noqa: E402
 )
 from ecglatent.evaluation.plots import factor_traversal, latent_scatter  # noqa: E402
 from ecglatent.evaluation.probes import FeatureEvaluation, evaluate_features  # noqa: E402
-from ecglatent.evaluation.report import ResultRow, table1_markdown  # noqa: E402
-from ecglatent.pipeline.vae_common import load_model, model_dir, task_of  # noqa: E402
+from ecglatent.evaluation.replicate_report import (  # noqa: E402
+    DatasetSummary,
+    replicate_table_markdown,
+)
+from ecglatent.pipeline.vae_common import (  # noqa: E402
+    NAIVE_SUFFIX,
+    load_model,
+    model_dir,
+    replicate_seed,
+    replicates,
+    task_of,
+)
 from ecglatent.pipeline.vae_train import experiment_name  # noqa: E402
 from ecglatent.tracking import registry, runs  # noqa: E402
 from ecglatent.tracking.vae_pyfunc import BUNDLE, PROBE, VAEFeatureModel, save_bundle  # noqa: E402
@@ -55,72 +68,96 @@ def _encode(model, x: np.ndarray, batch: int = 1024) -> tuple[np.ndarray, np.nda
     return np.concatenate(mus), np.concatenate(recs)
 
 
-def _row(dataset: str, name: str, L: int | None, L_pred: int | None, beta: float | None,
-         mse: float | None, corr: float | None, ev: FeatureEvaluation, p: float | None = None) -> ResultRow:  # fmt: skip
-    best = ev.best
-    return ResultRow(dataset=dataset, model=name, L=L, L_pred=L_pred, beta=beta, mse=mse, corr=corr,
-                     auroc=best.auroc.auc, auroc_lo=best.auroc.lo, auroc_hi=best.auroc.hi,
-                     f1=best.f1_macro, p_value_vs_naive=p)  # fmt: skip
-
-
 def run_evaluate(params: Params) -> dict[str, Any]:
-    """Evaluate every dataset of ``vae.datasets``; writes reports/ and registers models."""
+    """Evaluate every replicate of every dataset of ``vae.datasets``; writes reports/ (Table 1
+    as mean ± sd over replicates, per-replicate values in metrics.json) and registers models."""
     reports = Path(params.tracking.reports_dir)
-    all_rows: list[ResultRow] = []
+    summaries: list[DatasetSummary] = []
     metrics: dict[str, Any] = {}
     for dataset in params.vae.datasets:
-        rows, m = evaluate_dataset(params, dataset, reports)
-        all_rows += rows
-        metrics[dataset] = m
-    table = table1_markdown(
-        all_rows, title="Table 1: reconstruction and prediction on the test set"
-    )
-    (reports / "table1.md").write_text(table + "\n")
+        summary = evaluate_dataset(params, dataset, reports)
+        summaries.append(summary)
+        metrics[dataset] = summary.metrics()
+    table = replicate_table_markdown(summaries)
+    (reports / "table1.md").write_text(table)
     (reports / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     log.info("evaluate: wrote %s", reports / "table1.md")
     return metrics
 
 
-def evaluate_dataset(params: Params, dataset: str, reports: Path) -> tuple[list[ResultRow], dict]:
-    data = load_dataset(dataset, params)
+def _diff(res) -> tuple[float, float, float, float]:
+    """(diff, lo, hi, p) of a statistics result (attributes or a 4-tuple)."""
+    if isinstance(res, tuple):
+        return tuple(float(v) for v in res[:4])  # type: ignore[return-value]
+    return (float(res.diff), float(res.lo), float(res.hi), float(res.p_value))
+
+
+def within_replicate_diff(dataset: str, y: np.ndarray, naive: np.ndarray, specific: np.ndarray,
+                          groups: np.ndarray, seed: int, n_boot: int) -> tuple[float, float, float, float]:  # fmt: skip
+    """AUROC(specific) − AUROC(naive) on one replicate's test set: (diff, lo, hi, p).
+
+    PTB-XL has one ECG per record: Hanley & McNeil (1983). MIT-BIH beats cluster in records
+    (22 DS2 patients): a bootstrap over whole records.
+    """
+    if dataset == "ptbxl":
+        c = compare_aucs_hanley_mcneil(y, naive, specific)
+        se = float(np.sqrt(max(c.se_a**2 + c.se_b**2 - 2 * c.r * c.se_a * c.se_b, 0.0)))
+        d = c.auc_b - c.auc_a
+        return (d, d - 1.96 * se, d + 1.96 * se, c.p_value)
+    return _diff(cluster_bootstrap_auroc_diff(y, naive, specific, groups, n_boot, seed))
+
+
+def evaluate_dataset(params: Params, dataset: str, reports: Path) -> DatasetSummary:
+    summary = DatasetSummary(dataset)
+    runs.configure(params.tracking, experiment_name(params, dataset))
+    task = task_of(params, dataset)
+    candidates: list[tuple[float, int, str, Any]] = []
+    for k in replicates(params, dataset):
+        candidates += _evaluate_replicate(params, dataset, k, reports, summary, task)
+    _register(params, dataset, task, candidates, summary)
+    return summary
+
+
+def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
+                        summary: DatasetSummary, task: str) -> list:  # fmt: skip
+    data = load_dataset(dataset, params, k)
     dev = np.isin(data.role, ["train", "val"])
     test = data.role == "test"
     if not test.any():
-        raise ValueError(f"{dataset}: no test items; check the split stage")
+        raise ValueError(f"{dataset} rep{k}: no test items; check the split stage")
     y_tr, y_te = data.y[dev], data.y[test]
     groups = data.groups[dev]
-    seed = params.seed
+    seed = replicate_seed(params, k)
+    test_ids = data.groups[test] if dataset == "mitdb" else data.meta["record_id"].to_numpy()[test]
     plots = reports / "plots" / dataset
-    plots.mkdir(parents=True, exist_ok=True)
-    runs.configure(params.tracking, experiment_name(params, dataset))
-    task = task_of(params, dataset)
-    rows: list[ResultRow] = []
-    metrics: dict[str, Any] = {}
-    evals: dict[str, FeatureEvaluation] = {}
+    if k == 0:
+        plots.mkdir(parents=True, exist_ok=True)
 
     def probe(feat_tr: np.ndarray, feat_te: np.ndarray) -> FeatureEvaluation:
         return evaluate_features(feat_tr, y_tr, feat_te, y_te, seed=seed, groups=groups)
 
-    # Baselines first: they need no model.
+    def add(name: str, label: str, L, L_pred, beta, mse, corr, ev: FeatureEvaluation) -> None:
+        summary.add(name, label, L, L_pred, beta, k, mse, corr, ev, y_te, test_ids)
+
     norm = Normaliser.fit(data.x[dev], data.rr[dev])
     rr_tr, rr_te = norm.rr(data.rr[dev]), norm.rr(data.rr[test])
     if dataset == "ptbxl":
         sa_tr, fill = sex_age_features(data.meta[dev])
         sa_te, _ = sex_age_features(data.meta[test], age_fill=fill)
-        ev = probe(sa_tr, sa_te)
-        rows.append(_row(dataset, "Sex and age", 2, None, None, None, None, ev))
-        metrics["sex_age"] = _metric_dict(ev, None, None)
+        add("sex_age", "Sex and age", 2, None, None, None, None, probe(sa_tr, sa_te))
     for L in sorted({m.latent_dim for m in params.vae.pretrain_models.values()}):
         f_tr, f_te, mse, corr = pca_features(data.x[dev], data.x[test], L, seed)
         ev = probe(np.hstack([f_tr, rr_tr]), np.hstack([f_te, rr_te]))
-        rows.append(_row(dataset, "PCA", L, None, None, mse, corr, ev))
-        metrics[f"pca_L{L}"] = _metric_dict(ev, mse, corr)
+        add(f"pca_L{L}", "PCA", L, None, None, mse, corr, ev)
 
+    evals: dict[str, FeatureEvaluation] = {}
+    candidates = []
     models = [("pretrain", n) for n in params.vae.pretrain_models] + [
         ("finetune", n) for n in params.vae.finetune_models
     ]
     for stage, name in models:
-        model, saved = load_model(model_dir(params, dataset, stage) / f"{name}.pt")
+        fname = f"{name}{NAIVE_SUFFIX}" if stage == "pretrain" else f"{name}.pt"
+        model, saved = load_model(model_dir(params, dataset, stage, k) / fname)
         mnorm = Normaliser.from_dict(saved["normaliser"])
         mu_tr, _ = _encode(model, mnorm.x(data.x[dev]))
         mu_te, rec_te = _encode(model, mnorm.x(data.x[test]))
@@ -129,35 +166,41 @@ def evaluate_dataset(params: Params, dataset: str, reports: Path) -> tuple[list[
             np.hstack([mu_tr, mnorm.rr(data.rr[dev])]), np.hstack([mu_te, mnorm.rr(data.rr[test])])
         )
         evals[name] = ev
-        p = None
+        beta = float(saved["beta"])
+        label = _label(params, stage, name, model.latent_dim, model.latent_pred, beta)
+        add(name, label, model.latent_dim, model.latent_pred, beta, mse, corr, ev)
+        m = summary.replicate_metrics(name, k)
         if stage == "finetune":
             base = params.vae.finetune_models[name].base
-            p = compare_aucs_hanley_mcneil(
-                y_te, evals[base].best.test_logits, ev.best.test_logits
-            ).p_value
-        label = _label(
-            params, stage, name, model.latent_dim, model.latent_pred, float(saved["beta"])
-        )
-        rows.append(
-            _row(
-                dataset,
-                label,
-                model.latent_dim,
-                model.latent_pred,
-                float(saved["beta"]),
-                mse,
-                corr,
-                ev,
-                p,
-            )
-        )
-        m = _metric_dict(ev, mse, corr)
-        if p is not None:
-            m["p_vs_naive"] = p
-        metrics[name] = m
-        figs = _plots(model, mu_tr, mu_te, y_te, data, mnorm, name, plots, params)
-        _track(params, dataset, task, stage, name, model, saved, mnorm, ev, m, figs, data)
-    return rows, metrics
+            d, lo, hi, p = within_replicate_diff(dataset, y_te, evals[base].best.test_logits,
+                                                 ev.best.test_logits, data.groups[test], seed,
+                                                 params.vae.bootstrap_samples)  # fmt: skip
+            summary.add_within(name, base, k, d, lo, hi, p)
+            m.update(diff_vs_naive=d, diff_lo=lo, diff_hi=hi, p_vs_naive=p)
+        figs = _plots(model, mu_tr, mu_te, y_te, data, mnorm, name, plots, params) if k == 0 else []
+        info = _track(params, dataset, task, stage, name, model, saved, mnorm, ev, m, figs, data)
+        if info is not None:
+            candidates.append((ev.best.cv_auroc, k, name, info))
+    return candidates
+
+
+def _register(params: Params, dataset: str, task: str, candidates: list,
+              summary: DatasetSummary) -> None:  # fmt: skip
+    """One registered model per dataset and evaluate run: the fine-tuned model whose probe has
+    the best mean inner-CV (validation) AUROC over replicates, from its best replicate by the
+    same score. Test AUROCs are tags only."""
+    if not (params.tracking.register and candidates):
+        return
+    by_name: dict[str, list[float]] = {}
+    for cv, _, name, _ in candidates:
+        by_name.setdefault(name, []).append(cv)
+    name = max(by_name, key=lambda n: (float(np.mean(by_name[n])), n))
+    cv, k, _, info = max((c for c in candidates if c[2] == name), key=lambda c: (c[0], -c[1]))
+    reg_name = registry.model_name(params.tracking.model_prefix, dataset, task)
+    test_auroc = summary.replicate_metrics(name, k)["auroc"]
+    registry.register(info.model_uri, reg_name, float(np.mean(by_name[name])),
+                      {"model": name, "dataset": dataset, "replicate": str(k),
+                       "test_auroc": f"{test_auroc:.6f}"})  # fmt: skip
 
 
 def _label(params: Params, stage: str, name: str, L: int, L_pred: int | None, beta: float) -> str:
@@ -170,15 +213,6 @@ def _label(params: Params, stage: str, name: str, L: int, L_pred: int | None, be
         kind = "task specific"
     extra = f" β = {beta:g}" if beta != params.vae.beta else ""
     return f"{arch} {kind}{extra} [{name}]"
-
-
-def _metric_dict(ev: FeatureEvaluation, mse: float | None, corr: float | None) -> dict[str, Any]:
-    b = ev.best
-    out = {"auroc": b.auroc.auc, "auroc_lo": b.auroc.lo, "auroc_hi": b.auroc.hi, "f1": b.f1_macro,
-           "penalty": b.penalty, "auroc_l1": ev.l1.auroc.auc, "auroc_l2": ev.l2.auroc.auc}  # fmt: skip
-    if mse is not None:
-        out.update(mse=mse, corr=corr)
-    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
 
 
 def _plots(model, mu_tr, mu_te, y_te, data: BeatArrays, norm: Normaliser, name: str, out: Path,
@@ -209,20 +243,18 @@ def _plots(model, mu_tr, mu_te, y_te, data: BeatArrays, norm: Normaliser, name: 
 def _track(params: Params, dataset: str, task: str, stage: str, name: str, model, saved: dict,
            norm: Normaliser, ev: FeatureEvaluation, metrics: dict, figs: list[Path],
            data: BeatArrays) -> None:  # fmt: skip
-    """Log test metrics and plots into the model's training run; log and register the model."""
+    """Log test metrics and plots into the model's training run; log a fine-tuned model (the
+    caller registers one per dataset). Returns the logged model's info (None: not logged)."""
     with runs.run(name, run_id=saved["run_id"]):
         mlflow.log_metrics({f"test/{k}": float(v) for k, v in metrics.items()
                             if isinstance(v, (int, float))})  # fmt: skip
+        mlflow.log_metric("val/probe_cv_auroc", float(ev.best.cv_auroc))
         mlflow.log_param("probe_penalty", ev.best.penalty)
         for fig in figs:
             mlflow.log_artifact(str(fig), artifact_path="plots")
         if stage != "finetune":
-            return
-        info = _log_pyfunc(params, dataset, model, norm, ev, data)
-        if params.tracking.register:
-            reg_name = registry.model_name(params.tracking.model_prefix, dataset, task)
-            registry.register(info.model_uri, reg_name, float(metrics["auroc"]),
-                              {"model": name, "dataset": dataset})  # fmt: skip
+            return None
+        return _log_pyfunc(params, dataset, model, norm, ev, data)
 
 
 def _log_pyfunc(params: Params, dataset: str, model, norm: Normaliser, ev: FeatureEvaluation,
