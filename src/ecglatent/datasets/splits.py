@@ -71,7 +71,8 @@ class LeakageError(AssertionError):
 
 def check_no_shared(name: str, ids: np.ndarray, role: np.ndarray, what: str) -> None:
     """Raise :class:`LeakageError` when an id of ``ids`` has both a test and a train/val role."""
-    ids, role = np.asarray(ids), np.asarray(role)
+    ids, role = np.asarray(ids).tolist(), np.asarray(role)
+    ids = np.asarray(ids, dtype=object)
     test = set(ids[role == "test"])
     dev = set(ids[np.isin(role, ["train", "val"])])
     shared = sorted(test & dev, key=str)
@@ -119,3 +120,17 @@ def verify_mitdb_split(table, rep_columns: list[str], ds1: tuple[str, ...],
         if dev != present & set(ds1):
             raise LeakageError(f"mitdb {col}: train/val records {sorted(dev ^ (present & set(ds1)))} "
                                "differ from de Chazal's DS1")  # fmt: skip
+
+
+def verify_beat_set_records(dev_records, test_records, ds1: tuple[str, ...],
+                            ds2: tuple[str, ...]) -> None:  # fmt: skip
+    """Checks on written beat sets' record columns: every training/validation beat from DS1,
+    every test beat from DS2, no record on both sides."""
+    dev = {str(r) for r in dev_records}
+    test = {str(r) for r in test_records}
+    if dev & test:
+        raise LeakageError(f"records {sorted(dev & test)} in both DS1 sets and the test sets")
+    if dev - set(ds1):
+        raise LeakageError(f"training/validation records {sorted(dev - set(ds1))} not in DS1")
+    if test - set(ds2):
+        raise LeakageError(f"test records {sorted(test - set(ds2))} not in DS2")

@@ -37,6 +37,7 @@ from ecglatent.datasets.single_lead import (
     split_ds1,
     stratified_subsample,
 )
+from ecglatent.datasets.splits import verify_beat_set_records
 from ecglatent.errors import EcglatentError
 from ecglatent.evaluation.beat_metrics import beat_metrics, metrics_row, per_lead_rows
 from ecglatent.models.siliconet import BeatClassifier, Predictor, Projector, SimSiam
@@ -86,8 +87,6 @@ def run_siliconet_beats(params: Params) -> dict[str, Any]:
     y = table["label"].to_numpy(np.int64)
     groups = table["record"].to_numpy() if cfg.split_by_record else None
     tr, va = split_ds1(y, cfg.ds1_val_fraction, params.seed, groups)
-    leaked = set(table["record"]) & set(mitdb.DS2)
-    assert not leaked, f"DS2 records {sorted(leaked)} in the training data"
     mean, std = fit_normaliser(x[tr])
     save_set(paths.mitdb / "ds1_train", x[tr], table.iloc[tr])
     save_set(paths.mitdb / "ds1_val", x[va], table.iloc[va])
@@ -101,6 +100,7 @@ def run_siliconet_beats(params: Params) -> dict[str, Any]:
         if lead != cfg.train_lead and len(tt):
             summary[ds2_name(lead)]["leads"] = tt.groupby("lead")["record"].nunique().to_dict()
     write_json(paths.example_record, _example_record(raw / "mitdb", test_records))
+    _verify_written_sets(paths, cfg.test_leads)
 
     pmean, pstd = _pretrain_beats(params, paths, rejects, summary)
     if (raw / incart.DATABASE).is_dir():
@@ -131,6 +131,18 @@ def run_siliconet_beats(params: Params) -> dict[str, Any]:
 def _window_kwargs(cfg: SiliconConfig) -> dict[str, Any]:
     return {"fs": cfg.fs, "before_s": cfg.before_s, "after_s": cfg.after_s,
             "band": tuple(cfg.bandpass_hz)}  # fmt: skip
+
+
+def _verify_written_sets(paths: SiliconPaths, leads) -> None:
+    """Leakage check on the beat files as written: DS1 sets from DS1 records only, DS2 sets from
+    DS2 only (raises LeakageError, which no `python -O` strips)."""
+    def records(stem: Path) -> set[str]:
+        csv = stem.with_name(stem.name + ".csv")
+        return set(pd.read_csv(csv, dtype={"record": str})["record"]) if csv.exists() else set()
+
+    dev = records(paths.mitdb / "ds1_train") | records(paths.mitdb / "ds1_val")
+    test = set().union(*[records(paths.mitdb / ds2_name(lead)) for lead in leads])
+    verify_beat_set_records(dev, test, mitdb.DS1, mitdb.DS2)
 
 
 def _mitdb_records(root: Path) -> tuple[list[str], list[str]]:
@@ -316,8 +328,7 @@ def run_siliconet_downstream(params: Params) -> pd.DataFrame:
     norm = read_json(paths.normaliser)["mitdb"]
     train = load_beat_set(paths.mitdb / "ds1_train", norm["mean"], norm["std"])
     val = load_beat_set(paths.mitdb / "ds1_val", norm["mean"], norm["std"])
-    used = set(train.table["record"]) | set(val.table["record"])
-    assert not used & set(mitdb.DS2), f"DS2 records {sorted(used & set(mitdb.DS2))} in DS1 sets"
+    _verify_written_sets(paths, cfg.test_leads)
     # One validation subset for every model, so validation F1 (which picks the champion)
     # compares like with like; the training subset changes with the seed.
     val_sub = stratified_subsample(val, cfg.max_val_beats, params.seed)
