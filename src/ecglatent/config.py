@@ -250,8 +250,12 @@ class SiliconConfig:
     max_val_beats: int = 0
     # beats scored per DS2 set and per INCART lead, stratified by lead and class; 0 = all
     max_test_beats: int = 0
+    # a test lead gets its own F1 row only with at least this many V beats
+    min_v_beats: int = 20
     device: str = "auto"
     threads: int = 0
+    # torch threads for scoring in siliconet-evaluate (no training runs beside it); 0 = all cores
+    eval_threads: int = 0
     experiment: str = "ecglatent-siliconet"
     model_name: str = "ecg-beat-classifier"
 

@@ -200,9 +200,10 @@ def _notes(results: pd.DataFrame, index: pd.DataFrame, ctx: ReportContext) -> li
     notes.append(f"Wilcoxon signed-rank tests pair configurations by seed ({n} pairs on DS2 "
                  f"{ctx.primary.split()[-1]}): with {n} pairs the smallest possible two-sided p "
                  f"is {_f(floor, 4)}"
-                 + (", so p < 0.05 needs at least 6 seeds (the GPU profile runs 10); the "
-                    "per-lead table pairs by seed and lead and has more pairs."
-                    if floor >= 0.05 else "."))  # fmt: skip
+                 + (", so p < 0.05 needs at least 6 seeds (the GPU profile runs 10)"
+                    if floor >= 0.05 else "")
+                 + ". The per-lead test averages the leads within each seed first: the seed, "
+                   "not seed × lead, is the unit.")  # fmt: skip
     return notes
 
 
