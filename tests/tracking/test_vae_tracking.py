@@ -92,12 +92,14 @@ def test_budgets_equal_for_naive_and_specific(tiny_vae_run):
 def test_champion_loads_and_scores_a_raw_recording(tiny_vae_run, client, mirror):
     mv = client.get_model_version_by_alias(MODEL, "champion")
     versions = client.search_model_versions(f"name='{MODEL}'")
-    best = max(float(v.tags[registry.SCORE_TAG]) for v in versions)
-    assert float(mv.tags[registry.SCORE_TAG]) == best
+    score = mv.tags[registry.SCORE_METRIC_TAG]
+    assert score == "val_cv_auroc"  # chosen on validation, never on test
+    best = max(float(v.tags[score]) for v in versions)
+    assert float(mv.tags[score]) == best
     # the registered score is the mean validation (inner-CV) AUROC; test AUROC is only a tag
     work, _ = tiny_vae_run
     metrics = json.loads((work / "reports/metrics.json").read_text())["ptbxl"][mv.tags["model"]]
-    assert float(mv.tags[registry.SCORE_TAG]) == pytest.approx(metrics["cv_auroc_mean"], abs=1e-5)
+    assert float(mv.tags[score]) == pytest.approx(metrics["cv_auroc_mean"], abs=1e-5)
     rep = metrics[f"rep{mv.tags['replicate']}"]
     assert float(mv.tags["test_auroc"]) == pytest.approx(rep["auroc"], abs=1e-5)
     model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")

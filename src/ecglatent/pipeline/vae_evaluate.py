@@ -53,6 +53,8 @@ from ecglatent.training.normalise import Normaliser  # noqa: E402
 
 log = logging.getLogger(__name__)
 SCATTER_POINTS = 4000
+# the registry score of a β-VAE: mean inner-CV (validation) probe AUROC over replicates
+VAL_SCORE = "val_cv_auroc"
 
 
 def _encode(model, x: np.ndarray, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +202,7 @@ def _register(params: Params, dataset: str, task: str, candidates: list,
     test_auroc = summary.replicate_metrics(name, k)["auroc"]
     registry.register(info.model_uri, reg_name, float(np.mean(by_name[name])),
                       {"model": name, "dataset": dataset, "replicate": str(k),
-                       "test_auroc": f"{test_auroc:.6f}"})  # fmt: skip
+                       "test_auroc": f"{test_auroc:.6f}"}, score_name=VAL_SCORE)  # fmt: skip
 
 
 def _label(params: Params, stage: str, name: str, L: int, L_pred: int | None, beta: float) -> str:
