@@ -113,15 +113,17 @@ def evaluate_dataset(params: Params, dataset: str, reports: Path) -> DatasetSumm
     summary = DatasetSummary(dataset)
     runs.configure(params.tracking, experiment_name(params, dataset))
     task = task_of(params, dataset)
-    candidates: list[tuple[float, int, str, Any]] = []
+    candidates: list[tuple] = []
+    data = None
     for k in replicates(params, dataset):
-        candidates += _evaluate_replicate(params, dataset, k, reports, summary, task)
-    _register(params, dataset, task, candidates, summary)
+        found, data = _evaluate_replicate(params, dataset, k, reports, summary, task)
+        candidates += found
+    _register(params, dataset, task, candidates, summary, data)
     return summary
 
 
 def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
-                        summary: DatasetSummary, task: str) -> list:  # fmt: skip
+                        summary: DatasetSummary, task: str) -> tuple[list, BeatArrays]:  # fmt: skip
     data = load_dataset(dataset, params, k)
     dev = np.isin(data.role, ["train", "val"])
     test = data.role == "test"
@@ -180,24 +182,28 @@ def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
             summary.add_within(name, base, k, d, lo, hi, p)
             m.update(diff_vs_naive=d, diff_lo=lo, diff_hi=hi, p_vs_naive=p)
         figs = _plots(model, mu_tr, mu_te, y_te, data, mnorm, name, plots, params) if k == 0 else []
-        info = _track(params, dataset, task, stage, name, model, saved, mnorm, ev, m, figs, data)
-        if info is not None:
-            candidates.append((ev.best.cv_auroc, k, name, info))
-    return candidates
+        _track(params, stage, name, saved, ev, m, figs)
+        if stage == "finetune":
+            candidates.append((ev.best.cv_auroc, k, name, (model, saved, mnorm, ev)))
+    return candidates, data
 
 
 def _register(params: Params, dataset: str, task: str, candidates: list,
-              summary: DatasetSummary) -> None:  # fmt: skip
+              summary: DatasetSummary, data: BeatArrays | None) -> None:  # fmt: skip
     """One registered model per dataset and evaluate run: the fine-tuned model whose probe has
     the best mean inner-CV (validation) AUROC over replicates, from its best replicate by the
     same score. Test AUROCs are tags only."""
-    if not (params.tracking.register and candidates):
+    if not (params.tracking.register and candidates and data is not None):
         return
     by_name: dict[str, list[float]] = {}
     for cv, _, name, _ in candidates:
         by_name.setdefault(name, []).append(cv)
     name = max(by_name, key=lambda n: (float(np.mean(by_name[n])), n))
-    cv, k, _, info = max((c for c in candidates if c[2] == name), key=lambda c: (c[0], -c[1]))
+    cv, k, _, (model, saved, mnorm, ev) = max((c for c in candidates if c[2] == name),
+                                              key=lambda c: (c[0], -c[1]))  # fmt: skip
+    with runs.run(name, run_id=saved["run_id"]):
+        # only the model that is registered is logged as a pyfunc (one per dataset and run)
+        info = _log_pyfunc(params, dataset, model, mnorm, ev, data)
     reg_name = registry.model_name(params.tracking.model_prefix, dataset, task)
     test_auroc = summary.replicate_metrics(name, k)["auroc"]
     registry.register(info.model_uri, reg_name, float(np.mean(by_name[name])),
@@ -242,11 +248,9 @@ def _plots(model, mu_tr, mu_te, y_te, data: BeatArrays, norm: Normaliser, name: 
     return paths
 
 
-def _track(params: Params, dataset: str, task: str, stage: str, name: str, model, saved: dict,
-           norm: Normaliser, ev: FeatureEvaluation, metrics: dict, figs: list[Path],
-           data: BeatArrays) -> None:  # fmt: skip
-    """Log test metrics and plots into the model's training run; log a fine-tuned model (the
-    caller registers one per dataset). Returns the logged model's info (None: not logged)."""
+def _track(params: Params, stage: str, name: str, saved: dict, ev: FeatureEvaluation,
+           metrics: dict, figs: list[Path]) -> None:  # fmt: skip
+    """Log test metrics, the validation score and plots into the model's training run."""
     with runs.run(name, run_id=saved["run_id"]):
         mlflow.log_metrics({f"test/{k}": float(v) for k, v in metrics.items()
                             if isinstance(v, (int, float))})  # fmt: skip
@@ -254,9 +258,6 @@ def _track(params: Params, dataset: str, task: str, stage: str, name: str, model
         mlflow.log_param("probe_penalty", ev.best.penalty)
         for fig in figs:
             mlflow.log_artifact(str(fig), artifact_path="plots")
-        if stage != "finetune":
-            return None
-        return _log_pyfunc(params, dataset, model, norm, ev, data)
 
 
 def _log_pyfunc(params: Params, dataset: str, model, norm: Normaliser, ev: FeatureEvaluation,
