@@ -149,6 +149,10 @@ class VAEConfig:
     traversal_steps: int = 7
     # record-level bootstrap resamples for MIT-BIH's naive-vs-specific test in each replicate
     bootstrap_samples: int = 2000
+    # evaluate: train+val items the probes learn from, per dataset (random sample; 0 = all)
+    probe_max_items: dict[str, int] = field(default_factory=dict)
+    # evaluate: test items decoded for reconstruction MSE/correlation (random sample; 0 = all)
+    recon_max_items: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

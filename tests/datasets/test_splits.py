@@ -1,5 +1,4 @@
 import numpy as np
-
 import pandas as pd
 import pytest
 
@@ -65,7 +64,9 @@ def test_holdout_folds():
 
 def test_outer_folds_merge_strat_folds_in_pairs():
     sf = np.arange(1, 11)
-    np.testing.assert_array_equal(outer_folds_from_strat_fold(sf, 5), [0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    np.testing.assert_array_equal(
+        outer_folds_from_strat_fold(sf, 5), [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    )
     np.testing.assert_array_equal(outer_folds_from_strat_fold(sf, 10), np.arange(10))
     with pytest.raises(ValueError, match="strat_fold"):
         outer_folds_from_strat_fold(np.array([1, 11]), 5)
