@@ -139,8 +139,12 @@ def replicate_table_markdown(summaries: list[DatasetSummary]) -> str:
     lines = ["# Table 1: reconstruction and prediction on the test sets, over replicates", ""]
     for s in summaries:
         n = max((len(m.reps) for m in s.models.values()), default=0)
-        what = (f"{n} outer folds of PTB-XL's strat_fold (every record a test record once)"
-                if s.dataset == "ptbxl" else f"{n} seeds, DS1 → DS2 (22 test patients)")  # fmt: skip
+        if s.dataset == "ptbxl":
+            what = f"{n} outer folds of PTB-XL's strat_fold (every record a test record once)"
+        else:
+            ids = next(iter(s.models.values())).ids if s.models else {}
+            n_rec = len(set(np.concatenate(list(ids.values())).tolist())) if ids else 0
+            what = f"{n} seeds, DS1 → DS2 ({n_rec} test records = patients)"
         lines += [f"## {s.dataset}: mean ± sd over {what}", ""]
         header = ["Architecture", "L", "MSE", "Correlation", "AUROC", "F1",
                   "Δ AUROC vs naive (95% CI)", "p (paired, replicates)", "within: sig. +/−"]  # fmt: skip

@@ -95,9 +95,22 @@ def run_evaluate(params: Params) -> dict[str, Any]:
         metrics[dataset] = summary.metrics()
     table = replicate_table_markdown(summaries)
     (reports / "table1.md").write_text(table)
-    (reports / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    (reports / "metrics.json").write_text(
+        json.dumps(_finite(metrics), indent=2, sort_keys=True) + "\n"
+    )
     log.info("evaluate: wrote %s", reports / "table1.md")
     return metrics
+
+
+def _finite(obj: Any) -> Any:
+    """NaN/inf as null, so `dvc metrics show` and strict JSON parsers can read the file."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def _diff(res) -> tuple[float, float, float, float]:
