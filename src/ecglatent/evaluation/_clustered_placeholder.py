@@ -6,6 +6,7 @@ Same signatures; removed once the real module is on main.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats

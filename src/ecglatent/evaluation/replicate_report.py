@@ -65,7 +65,7 @@ class DatasetSummary:
         ks = sorted(set(m.reps) & set(naive.reps))
         res = paired_replicate_test([naive.reps[k]["auroc"] for k in ks],
                                     [m.reps[k]["auroc"] for k in ks])  # fmt: skip
-        diff, lo, hi, p = (float(res.diff), float(res.lo), float(res.hi), float(res.p_value))
+        diff, lo, hi, p = (float(res.mean_diff), float(res.lo), float(res.hi), float(res.p_value))
         within = [m.reps[k] for k in ks]
         return {"diff_mean": diff, "diff_lo": lo, "diff_hi": hi, "p_paired": p,
                 "n_within_significant_pos": sum(r["p_vs_naive"] < ALPHA and r["diff_vs_naive"] > 0 for r in within),

@@ -201,9 +201,10 @@ def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
         mu_te = _encode(model, mnorm.x(data.x[test]))
         rec_te = _decode(model, mu_te[rec_sub])
         mse, corr = reconstruction_metrics(data.x[test][rec_sub], mnorm.x_inverse(rec_te))
-        ev = probe(
-            np.hstack([mu_tr, mnorm.rr(data.rr[dev])]), np.hstack([mu_te, mnorm.rr(data.rr[test])])
-        )
+        # split-task models ("2 (10)") are probed on their first L_pred latents + RR
+        lp = model.latent_pred or model.latent_dim
+        ev = probe(np.hstack([mu_tr[:, :lp], mnorm.rr(data.rr[dev])]),
+                   np.hstack([mu_te[:, :lp], mnorm.rr(data.rr[test])]))  # fmt: skip
         evals[name] = ev
         beta = float(saved["beta"])
         label = _label(params, stage, name, model.latent_dim, model.latent_pred, beta)
