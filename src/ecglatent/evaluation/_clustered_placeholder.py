@@ -41,14 +41,20 @@ def cluster_bootstrap_auroc_diff(y, score_a, score_b, groups, n_boot: int = 2000
     return DiffResult(float(diff), float(lo), float(hi), float(p))
 
 
-def paired_replicate_test(values_a, values_b) -> DiffResult:
+class PairedTest(NamedTuple):
+    mean_diff: float
+    lo: float
+    hi: float
+    p_value: float
+
+
+def paired_replicate_test(values_a, values_b) -> PairedTest:
     """Mean of b − a over paired replicates, its t interval and paired t-test p."""
     d = np.asarray(values_b, float) - np.asarray(values_a, float)
     mean = float(d.mean())
     if len(d) < 2 or d.std(ddof=1) == 0:
-        return DiffResult(mean, mean, mean, float("nan"))
+        return PairedTest(mean, mean, mean, float("nan"))
     se = d.std(ddof=1) / np.sqrt(len(d))
     t = stats.t.ppf(0.975, len(d) - 1)
-    return DiffResult(
-        mean, mean - t * se, mean + t * se, float(stats.ttest_rel(values_b, values_a).pvalue)
-    )
+    p = float(stats.ttest_rel(values_b, values_a).pvalue)
+    return PairedTest(mean, mean - t * se, mean + t * se, p)

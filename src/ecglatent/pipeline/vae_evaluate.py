@@ -291,7 +291,8 @@ def _track(params: Params, stage: str, name: str, saved: dict, ev: FeatureEvalua
         mlflow.log_metrics({f"test/{k}": float(v) for k, v in metrics.items()
                             if isinstance(v, (int, float))})  # fmt: skip
         mlflow.log_metric("val/probe_cv_auroc", float(ev.best.cv_auroc))
-        mlflow.log_param("probe_penalty", ev.best.penalty)
+        # a tag, not a param: a re-evaluation with another probe may overwrite it
+        mlflow.set_tag("probe_penalty", ev.best.penalty)
         for fig in figs:
             mlflow.log_artifact(str(fig), artifact_path="plots")
 
