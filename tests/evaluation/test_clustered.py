@@ -18,8 +18,8 @@ from ecglatent.evaluation.clustered import (
     cluster_bootstrap_auroc,
     cluster_bootstrap_auroc_diff,
     obuchowski_auroc_diff,
-    paired_replicate_test,
     pair_matrix,
+    paired_replicate_test,
 )
 
 HM_SIMS = 50
