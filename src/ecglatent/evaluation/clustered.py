@@ -330,10 +330,8 @@ def obuchowski_auroc_diff(
     # t with I − 1 degrees of freedom rather than the normal: with ~20 clusters the variance
     # estimate is itself noisy and z-based tests reject too often (measured in the tests).
     df = n_cl - 1
-    if se > 0:
-        p = float(2.0 * stats.t.sf(abs(diff) / se, df))
-    else:
-        p = 1.0 if diff == 0 else 0.0
+    no_spread = 1.0 if diff == 0 else 0.0
+    p = float(2.0 * stats.t.sf(abs(diff) / se, df)) if se > 0 else no_spread
     half = float(stats.t.ppf(1.0 - alpha / 2.0, df)) * se
     return ClusteredAucDiff(
         auc_a=auc_a,
