@@ -15,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 from ecglatent.evaluation.auroc import compare_aucs_hanley_mcneil
 from ecglatent.evaluation.clustered import (
+    auroc_difference,
     cluster_bootstrap_auroc,
     cluster_bootstrap_auroc_diff,
     obuchowski_auroc_diff,
@@ -187,3 +188,20 @@ def test_paired_replicate_test_degenerate_cases():
     assert const.p_value == 0.0 and const.lo == pytest.approx(0.1)
     with pytest.raises(ValueError, match="length"):
         paired_replicate_test([1, 2], [1, 2, 3])
+
+
+def test_auroc_difference_picks_the_method_by_units():
+    rng = np.random.default_rng(8)
+    y, a, b, g = simulate(rng)
+    clustered = auroc_difference(y, a, b, g, n_boot=300)
+    assert clustered.method.startswith("cluster bootstrap") and clustered.n_clusters == 22
+    one_each = auroc_difference(y, a, b, np.arange(y.size))
+    hm = compare_aucs_hanley_mcneil(y, a, b)
+    assert one_each.method == "Hanley & McNeil 1983" and one_each.p_value == hm.p_value
+    assert one_each.diff == pytest.approx(hm.auc_b - hm.auc_a)
+    assert one_each.lo < one_each.diff < one_each.hi
+    # the same z as the 1983 test: the interval excludes 0 exactly when p < 0.05
+    assert (one_each.lo > 0 or one_each.hi < 0) == (hm.p_value < 0.05)
+    assert auroc_difference(y, a, b).method == "Hanley & McNeil 1983"
+    # beats as units give a far narrower interval than records as units
+    assert one_each.hi - one_each.lo < 0.8 * (clustered.hi - clustered.lo)

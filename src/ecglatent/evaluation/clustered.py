@@ -43,6 +43,7 @@ __all__ = [
     "ClusteredAuroc",
     "ClusteredAucDiff",
     "PairedTest",
+    "auroc_difference",
     "cluster_bootstrap_auroc",
     "cluster_bootstrap_auroc_diff",
     "obuchowski_auroc_diff",
@@ -348,6 +349,53 @@ def obuchowski_auroc_diff(
         n_skipped=0,
         alpha=alpha,
         method="Obuchowski 1997 (clustered DeLong), t(I-1)",
+    )
+
+
+# ---------------------------------------------------------------------------- dispatch
+
+
+def auroc_difference(
+    y: np.ndarray,
+    score_a: np.ndarray,
+    score_b: np.ndarray,
+    groups: np.ndarray | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> ClusteredAucDiff:
+    """AUROC(b) − AUROC(a) with the method its units call for.
+
+    Every item its own unit (``groups`` None or all distinct, e.g. PTB-XL: one ECG per record)
+    → Hanley & McNeil (1983), with the normal interval of the difference from the same
+    variance. Several items per unit (MIT-BIH beats of a record) →
+    :func:`cluster_bootstrap_auroc_diff` over the units.
+    """
+    from ecglatent.evaluation.auroc import compare_aucs_hanley_mcneil
+
+    _check_alpha(alpha)
+    ya = np.asarray(y)
+    if groups is not None and np.unique(np.asarray(groups)).size < ya.size:
+        return cluster_bootstrap_auroc_diff(ya, score_a, score_b, groups, n_boot, seed, alpha)
+    hm = compare_aucs_hanley_mcneil(ya, score_a, score_b)
+    diff = hm.auc_b - hm.auc_a
+    se = float(np.sqrt(max(hm.se_a**2 + hm.se_b**2 - 2.0 * hm.r * hm.se_a * hm.se_b, 0.0)))
+    half = float(stats.norm.ppf(1.0 - alpha / 2.0)) * se
+    return ClusteredAucDiff(
+        auc_a=hm.auc_a,
+        auc_b=hm.auc_b,
+        diff=diff,
+        lo=diff - half,
+        hi=diff + half,
+        se=se,
+        p_value=hm.p_value,
+        n_clusters=int(ya.size),
+        n_pos=hm.n_pos,
+        n_neg=hm.n_neg,
+        n_boot=0,
+        n_skipped=0,
+        alpha=alpha,
+        method="Hanley & McNeil 1983",
     )
 
 
