@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -54,13 +55,25 @@ def test_table1_and_metrics_written(tiny_vae_run):
     table = (work / "reports/table1.md").read_text()
     for row in ("Sex and age", "PCA", "task naive", "task specific", "split task"):
         assert row in table, row
+    assert "Δ AUROC vs naive (95% CI)" in table
+    assert "### What these numbers can and cannot show" in table
+    assert "of the database's 21,799 records" in table
     metrics = json.loads((work / "reports/metrics.json").read_text())
     assert {"sex_age", "pca_L2", "L2", "L2_specific", "L4_split"} <= set(metrics["ptbxl"])
+    spec = metrics["ptbxl"]["L2_specific"]
+    assert spec["diff_vs_naive_lo"] <= spec["diff_vs_naive"] <= spec["diff_vs_naive_hi"]
+    assert spec["diff_vs_naive"] == pytest.approx(spec["auroc"] - metrics["ptbxl"]["L2"]["auroc"],
+                                                  abs=1e-5)  # fmt: skip
+    assert 0.5 <= spec["val_cv_auroc"] <= 1.0
+    assert metrics["ptbxl"]["test_set"]["n_items"] >= metrics["ptbxl"]["test_set"]["n_units"]
 
 
 def test_champion_loads_and_scores_a_raw_recording(tiny_vae_run, client, mirror):
     mv = client.get_model_version_by_alias(MODEL, "champion")
     versions = client.search_model_versions(f"name='{MODEL}'")
+    # chosen on the probe's validation (inner-CV) AUROC; the test AUROC is only a tag
+    assert all(v.tags["score_metric"] == "val_cv_auroc" for v in versions)
+    assert all(0 <= float(v.tags["test_auroc"]) <= 1 for v in versions)
     best = max(float(v.tags[registry.SCORE_TAG]) for v in versions)
     assert float(mv.tags[registry.SCORE_TAG]) == best
     model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
@@ -113,3 +126,23 @@ def test_same_seed_same_models(tiny_vae_run, tmp_path):
         assert a.keys() == b.keys()
         for k in a:
             assert torch.equal(a[k], b[k]), f"{first.parent.name}/{first.name}: {k} differs"
+
+
+def test_split_task_model_is_probed_on_its_prediction_latents(tiny_vae_run, client, mirror):
+    """L4_split (L = 4, L_pred = 2): the probe reads 2 latent means + 2 RR features, not all 4
+    latents (the paper's "2 (10)" rows); the served model feeds it the same."""
+    import pickle
+
+    version = next(v for v in client.search_model_versions(f"name='{MODEL}'")
+                   if v.tags.get("model") == "L4_split")  # fmt: skip
+    probe_dir = mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version.version}")
+    probe = pickle.loads(next(Path(probe_dir).rglob("probe.pkl")).read_bytes())
+    assert probe.n_features_in_ == 2 + 2
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}/{version.version}")
+    root = mirror / "ptb-xl"
+    row = ptbxl.read_database(root).sort_index().iloc[-1]
+    rec = read_record(ptbxl.record_path(root, row, 500))
+    out = model.predict(pd.DataFrame([{"signal": rec.signal.tolist(), "fs": rec.fs,
+                                       "leads": list(rec.leads)}]))  # fmt: skip
+    assert out.filter(like="latent_").shape[1] == 4  # all latents still reported
+    assert 0 <= out.loc[0, "probability"] <= 1

@@ -346,8 +346,9 @@ class EvidenceScope:
 
     ``n_units`` independent units (``unit``: "patients", "records") hold ``n_items`` scored
     items (``item``: "beats", "ECGs"); ``n_available`` of ``n_population`` units of the
-    source database were used at all (e.g. 500 of 21,799 PTB-XL records); ``method`` names
-    how intervals and tests treat the units.
+    source database were used at all (e.g. 500 of 21,799 PTB-XL records, counted in
+    ``population_unit``, default ``unit``); ``method`` names how intervals and tests treat
+    the units.
     """
 
     dataset: str
@@ -358,6 +359,7 @@ class EvidenceScope:
     n_available: int | None = None
     n_population: int | None = None
     method: str = ""
+    population_unit: str = ""
 
 
 def evidence_markdown(
@@ -377,7 +379,8 @@ def evidence_markdown(
                 + f", so the effective sample size is {s.n_units:,}")  # fmt: skip
         text += f", not {s.n_items:,}." if s.n_items and s.n_items > s.n_units else "."
         if s.n_available and s.n_population and s.n_available < s.n_population:
-            text += (f" Only {s.n_available:,} of the database's {s.n_population:,} {s.unit} "
+            text += (f" Only {s.n_available:,} of the database's {s.n_population:,} "
+                     f"{s.population_unit or s.unit} "
                      f"({100 * s.n_available / s.n_population:.1f} %) were used, so the "
                      "figures estimate performance on this subset; they are not the published "
                      "benchmark and can differ from it.")  # fmt: skip

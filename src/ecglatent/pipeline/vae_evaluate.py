@@ -10,6 +10,7 @@ import json
 import logging
 import pickle
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,25 @@ import torch  # noqa: E402
 
 from ecglatent.config import Params  # noqa: E402
 from ecglatent.datasets.arrays import BeatArrays, load_dataset  # noqa: E402
-from ecglatent.evaluation.auroc import compare_aucs_hanley_mcneil  # noqa: E402
 from ecglatent.evaluation.baselines import (  # noqa: E402
     pca_features,
     reconstruction_metrics,
     sex_age_features,
 )
+from ecglatent.evaluation.clustered import auroc_difference  # noqa: E402
 from ecglatent.evaluation.plots import factor_traversal, latent_scatter  # noqa: E402
-from ecglatent.evaluation.probes import FeatureEvaluation, evaluate_features  # noqa: E402
-from ecglatent.evaluation.report import ResultRow, table1_markdown  # noqa: E402
+from ecglatent.evaluation.probes import (  # noqa: E402
+    FeatureEvaluation,
+    evaluate_features,
+    probe_latents,
+)
+from ecglatent.evaluation.report import (  # noqa: E402
+    Comparison,
+    EvidenceScope,
+    ResultRow,
+    evidence_markdown,
+    table1_markdown,
+)
 from ecglatent.pipeline.vae_common import load_model, model_dir, task_of  # noqa: E402
 from ecglatent.pipeline.vae_train import experiment_name  # noqa: E402
 from ecglatent.tracking import registry, runs  # noqa: E402
@@ -56,11 +67,12 @@ def _encode(model, x: np.ndarray, batch: int = 1024) -> tuple[np.ndarray, np.nda
 
 
 def _row(dataset: str, name: str, L: int | None, L_pred: int | None, beta: float | None,
-         mse: float | None, corr: float | None, ev: FeatureEvaluation, p: float | None = None) -> ResultRow:  # fmt: skip
+         mse: float | None, corr: float | None, ev: FeatureEvaluation,
+         vs_naive: Comparison | None = None) -> ResultRow:  # fmt: skip
     best = ev.best
     return ResultRow(dataset=dataset, model=name, L=L, L_pred=L_pred, beta=beta, mse=mse, corr=corr,
                      auroc=best.auroc.auc, auroc_lo=best.auroc.lo, auroc_hi=best.auroc.hi,
-                     f1=best.f1_macro, p_value_vs_naive=p)  # fmt: skip
+                     f1=best.f1_macro, vs_naive=vs_naive)  # fmt: skip
 
 
 def run_evaluate(params: Params) -> dict[str, Any]:
@@ -75,6 +87,9 @@ def run_evaluate(params: Params) -> dict[str, Any]:
     table = table1_markdown(
         all_rows, title="Table 1: reconstruction and prediction on the test set"
     )
+    n_comparisons = sum(r.vs_naive is not None for r in all_rows)
+    scopes = [EvidenceScope(**metrics[d]["test_set"]) for d in params.vae.datasets]
+    table += "\n" + evidence_markdown(scopes, n_comparisons=n_comparisons or None)
     (reports / "table1.md").write_text(table + "\n")
     (reports / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     log.info("evaluate: wrote %s", reports / "table1.md")
@@ -95,7 +110,7 @@ def evaluate_dataset(params: Params, dataset: str, reports: Path) -> tuple[list[
     runs.configure(params.tracking, experiment_name(params, dataset))
     task = task_of(params, dataset)
     rows: list[ResultRow] = []
-    metrics: dict[str, Any] = {}
+    metrics: dict[str, Any] = {"test_set": asdict(evidence_scope(data))}
     evals: dict[str, FeatureEvaluation] = {}
 
     def probe(feat_tr: np.ndarray, feat_te: np.ndarray) -> FeatureEvaluation:
@@ -125,16 +140,18 @@ def evaluate_dataset(params: Params, dataset: str, reports: Path) -> tuple[list[
         mu_tr, _ = _encode(model, mnorm.x(data.x[dev]))
         mu_te, rec_te = _encode(model, mnorm.x(data.x[test]))
         mse, corr = reconstruction_metrics(data.x[test], mnorm.x_inverse(rec_te))
-        ev = probe(
-            np.hstack([mu_tr, mnorm.rr(data.rr[dev])]), np.hstack([mu_te, mnorm.rr(data.rr[test])])
-        )
+        # Split-task models ("2 (10)") are probed on their L_pred prediction latents + RR.
+        lp = model.latent_pred
+        ev = probe(np.hstack([probe_latents(mu_tr, lp), mnorm.rr(data.rr[dev])]),
+                   np.hstack([probe_latents(mu_te, lp), mnorm.rr(data.rr[test])]))  # fmt: skip
         evals[name] = ev
-        p = None
+        vs_naive = None
         if stage == "finetune":
             base = params.vae.finetune_models[name].base
-            p = compare_aucs_hanley_mcneil(
-                y_te, evals[base].best.test_logits, ev.best.test_logits
-            ).p_value
+            # signed specific − naive; record-level bootstrap when a unit holds many items
+            vs_naive = Comparison.from_auc_diff(auroc_difference(
+                y_te, evals[base].best.test_logits, ev.best.test_logits,
+                groups=data.groups[test], seed=seed))  # fmt: skip
         label = _label(
             params, stage, name, model.latent_dim, model.latent_pred, float(saved["beta"])
         )
@@ -148,16 +165,34 @@ def evaluate_dataset(params: Params, dataset: str, reports: Path) -> tuple[list[
                 mse,
                 corr,
                 ev,
-                p,
+                vs_naive,
             )
         )
         m = _metric_dict(ev, mse, corr)
-        if p is not None:
-            m["p_vs_naive"] = p
+        if vs_naive is not None:
+            m.update(p_vs_naive=vs_naive.p_value, diff_vs_naive=vs_naive.diff,
+                     diff_vs_naive_lo=vs_naive.lo, diff_vs_naive_hi=vs_naive.hi)  # fmt: skip
         metrics[name] = m
         figs = _plots(model, mu_tr, mu_te, y_te, data, mnorm, name, plots, params)
         _track(params, dataset, task, stage, name, model, saved, mnorm, ev, m, figs, data)
     return rows, metrics
+
+
+# Records in the full PTB-XL database (v1.0.3); the default run uses a subset of them.
+PTBXL_RECORDS = 21799
+
+
+def evidence_scope(data: BeatArrays) -> EvidenceScope:
+    """Test units and items of ``data`` for the "what these numbers can show" paragraph."""
+    test = data.role == "test"
+    n_units = int(np.unique(data.groups[test]).size)
+    if data.name == "ptbxl":
+        return EvidenceScope("PTB-XL", n_units, "patients", int(test.sum()), "ECGs (records)",
+                             int(len(data.y)), PTBXL_RECORDS, "Hanley & McNeil 1983 when every "
+                             "patient has one test ECG, else a bootstrap over patients",
+                             population_unit="records")  # fmt: skip
+    return EvidenceScope("MIT-BIH DS2", n_units, "records", int(test.sum()), "beats",
+                         method="bootstrap over records")  # fmt: skip
 
 
 def _label(params: Params, stage: str, name: str, L: int, L_pred: int | None, beta: float) -> str:
@@ -175,7 +210,8 @@ def _label(params: Params, stage: str, name: str, L: int, L_pred: int | None, be
 def _metric_dict(ev: FeatureEvaluation, mse: float | None, corr: float | None) -> dict[str, Any]:
     b = ev.best
     out = {"auroc": b.auroc.auc, "auroc_lo": b.auroc.lo, "auroc_hi": b.auroc.hi, "f1": b.f1_macro,
-           "penalty": b.penalty, "auroc_l1": ev.l1.auroc.auc, "auroc_l2": ev.l2.auroc.auc}  # fmt: skip
+           "penalty": b.penalty, "auroc_l1": ev.l1.auroc.auc, "auroc_l2": ev.l2.auroc.auc,
+           "val_cv_auroc": ev.validation_auroc}  # fmt: skip
     if mse is not None:
         out.update(mse=mse, corr=corr)
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
@@ -220,9 +256,10 @@ def _track(params: Params, dataset: str, task: str, stage: str, name: str, model
             return
         info = _log_pyfunc(params, dataset, model, norm, ev, data)
         if params.tracking.register:
+            # issue 12: the champion moves on the probe's validation (inner CV) AUROC; the
+            # test AUROC is only reported, as a version tag
             reg_name = registry.model_name(params.tracking.model_prefix, dataset, task)
-            registry.register(info.model_uri, reg_name, float(metrics["auroc"]),
-                              {"model": name, "dataset": dataset})  # fmt: skip
+            registry.register_vae(info.model_uri, reg_name, ev, {"model": name, "dataset": dataset})
 
 
 def _log_pyfunc(params: Params, dataset: str, model, norm: Normaliser, ev: FeatureEvaluation,
