@@ -40,6 +40,7 @@ def test_runs_have_params_epoch_losses_and_test_metrics(tiny_vae_run, client):
                 "test/p_vs_naive"):  # fmt: skip
         assert key in ft.data.metrics, key
     lo, auc, hi = (ft.data.metrics[f"test/{k}"] for k in ("auroc_lo", "auroc", "auroc_hi"))
+    assert 0.5 <= ft.data.metrics["val/cv_auroc"] <= 1 and "test/val_cv_auroc" not in ft.data.metrics
     assert 0 <= lo <= auc <= hi <= 1
     history = client.get_metric_history(ft.info.run_id, "finetune/train_loss")
     assert [m.step for m in history] == [0, 1]

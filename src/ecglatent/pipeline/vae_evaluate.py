@@ -247,8 +247,8 @@ def _track(params: Params, dataset: str, task: str, stage: str, name: str, model
            data: BeatArrays) -> None:  # fmt: skip
     """Log test metrics and plots into the model's training run; log and register the model."""
     with runs.run(name, run_id=saved["run_id"]):
-        mlflow.log_metrics({f"test/{k}": float(v) for k, v in metrics.items()
-                            if isinstance(v, (int, float))})  # fmt: skip
+        mlflow.log_metrics({("val/cv_auroc" if k == "val_cv_auroc" else f"test/{k}"): float(v)
+                            for k, v in metrics.items() if isinstance(v, (int, float))})  # fmt: skip
         mlflow.log_param("probe_penalty", ev.best.penalty)
         for fig in figs:
             mlflow.log_artifact(str(fig), artifact_path="plots")
