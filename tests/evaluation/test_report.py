@@ -183,5 +183,6 @@ def test_evidence_paragraph_names_units_and_the_subset():
     assert "47,000 beats from 22 patients" in md and "effective sample size is 22, not 47,000" in md
     assert "trained 5 times (seeds for MIT-BIH, folds for PTB-XL)" in md
     assert "(6 comparisons)" in md and "one in 40" in md
-    one = evidence_markdown([EvidenceScope("PTB-XL", 75, "records")])
+    one = evidence_markdown([EvidenceScope("PTB-XL", 75, "records")], notes=["γ from CV."])
+    assert one.endswith("- γ from CV.\n")
     assert "trained once" in one and "subset" not in one

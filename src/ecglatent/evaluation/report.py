@@ -368,8 +368,12 @@ def evidence_markdown(
     replicate_kind: str = "seeds",
     alpha: float = 0.05,
     n_comparisons: int | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
-    """The "What these numbers can and cannot show" paragraph under Table 1 (or any report)."""
+    """The "What these numbers can and cannot show" paragraph under Table 1 (or any report).
+
+    ``notes`` are further bullets (e.g. which settings were chosen how), appended last.
+    """
     lines = ["### What these numbers can and cannot show", ""]
     for s in scopes:
         items = f"{s.n_items:,} {s.item} from " if s.n_items else ""
@@ -408,7 +412,7 @@ def evidence_markdown(
         "evidence that the models are equal: its interval shows the range the data allow.",
         "- These numbers cannot show that the paper's figures hold on the paper's own cohort, "
         "how the models would do on other hospitals' devices or populations, or clinical "
-        "usefulness. Models, thresholds, epochs and registry aliases were chosen on training "
-        "and validation data only; the test set was scored once.",
+        "usefulness. The registry's `champion` alias is chosen on validation data only.",
     ]
+    lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
