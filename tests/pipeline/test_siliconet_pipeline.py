@@ -228,6 +228,7 @@ def test_report_has_the_five_configurations_and_per_lead_rows(silicon_run: Path)
                 "| INCART aVR |", "| Leads average |"):  # fmt: skip
         assert row in text, row
     assert "0.89–0.90" in text and "Wilcoxon" in text
+    assert "## What these numbers can and cannot show" in text and "22 records" in text
     results = pd.read_csv(silicon_run / "reports/siliconet_results.csv")
     per_model = results.groupby(["config", "seed"])["eval"].apply(set)
     assert len(per_model) == len(CONFIG_ORDER) * len(SEEDS)

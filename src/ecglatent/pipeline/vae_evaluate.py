@@ -10,6 +10,7 @@ import json
 import logging
 import pickle
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +24,25 @@ import torch  # noqa: E402
 
 from ecglatent.config import Params  # noqa: E402
 from ecglatent.datasets.arrays import BeatArrays, load_dataset  # noqa: E402
-from ecglatent.evaluation._clustered_placeholder import (  # noqa: E402
-    cluster_bootstrap_auroc_diff,
-)
-from ecglatent.evaluation.auroc import compare_aucs_hanley_mcneil  # noqa: E402
 from ecglatent.evaluation.baselines import (  # noqa: E402
     pca_features,
     reconstruction_metrics,
     sex_age_features,
 )
+from ecglatent.evaluation.clustered import auroc_difference  # noqa: E402
 from ecglatent.evaluation.plots import factor_traversal, latent_scatter  # noqa: E402
-from ecglatent.evaluation.probes import FeatureEvaluation, evaluate_features  # noqa: E402
-from ecglatent.evaluation.replicate_report import (  # noqa: E402
-    DatasetSummary,
-    replicate_table_markdown,
+from ecglatent.evaluation.probes import (  # noqa: E402
+    FeatureEvaluation,
+    evaluate_features,
+    probe_latents,
+)
+from ecglatent.evaluation.replicate_report import POOLED, DatasetSummary  # noqa: E402
+from ecglatent.evaluation.report import (  # noqa: E402
+    Comparison,
+    EvidenceScope,
+    ResultRow,
+    evidence_markdown,
+    table1_markdown,
 )
 from ecglatent.pipeline.vae_common import (  # noqa: E402
     NAIVE_SUFFIX,
@@ -53,8 +59,8 @@ from ecglatent.training.normalise import Normaliser  # noqa: E402
 
 log = logging.getLogger(__name__)
 SCATTER_POINTS = 4000
-# the registry score of a β-VAE: mean inner-CV (validation) probe AUROC over replicates
-VAL_SCORE = "val_cv_auroc"
+# Records in the full PTB-XL database (v1.0.3); the default run uses a subset of them.
+PTBXL_RECORDS = 21799
 
 
 def _encode(model, x: np.ndarray, batch: int = 1024) -> np.ndarray:
@@ -87,19 +93,49 @@ def run_evaluate(params: Params) -> dict[str, Any]:
     """Evaluate every replicate of every dataset of ``vae.datasets``; writes reports/ (Table 1
     as mean ± sd over replicates, per-replicate values in metrics.json) and registers models."""
     reports = Path(params.tracking.reports_dir)
-    summaries: list[DatasetSummary] = []
+    sections: list[str] = []
+    scopes: list[EvidenceScope] = []
+    kinds: list[str] = []
+    n_reps: list[int] = []
+    n_comparisons = 0
     metrics: dict[str, Any] = {}
     for dataset in params.vae.datasets:
-        summary = evaluate_dataset(params, dataset, reports)
-        summaries.append(summary)
-        metrics[dataset] = summary.metrics()
-    table = replicate_table_markdown(summaries)
+        summary, scope = evaluate_dataset(params, dataset, reports)
+        rows = summary.rows()
+        n = max(r.n_replicates or 0 for r in rows.values())
+        kind = ("outer folds of strat_fold" if dataset in POOLED else "seeds, DS1 → DS2")
+        sections.append(table1_markdown(
+            rows.values(), title=f"{scope.dataset}: mean ± sd over {n} {kind}",
+            significance=summary.alpha))  # fmt: skip
+        n_comparisons += sum(r.across is not None for r in rows.values())
+        scopes.append(scope)
+        kinds.append(f"{scope.dataset}: {n} {kind}")
+        n_reps.append(n)
+        metrics[dataset] = {**summary.metrics(rows), "test_set": asdict(scope)}
+    table = "\n".join(["# Table 1: reconstruction and prediction on the test sets", "", *sections])
+    table += "\n" + evidence_markdown(scopes, n_replicates=min(n_reps, default=0) or None,
+                                      replicate_kind="; ".join(kinds),
+                                      n_comparisons=n_comparisons or None, notes=NOTES)  # fmt: skip
     (reports / "table1.md").write_text(table)
     (reports / "metrics.json").write_text(
         json.dumps(_finite(metrics), indent=2, sort_keys=True) + "\n"
     )
     log.info("evaluate: wrote %s", reports / "table1.md")
     return metrics
+
+
+NOTES = (
+    "Δ is specific − naive. \"Δ across replicates\": mean over replicates with a paired t "
+    "interval (the star rests on it). \"Replicates sig. better / worse\": replicates whose own "
+    "test (PTB-XL: Hanley & McNeil 1983 when every patient has one test ECG, else a bootstrap "
+    "over patients; MIT-BIH: bootstrap over DS2 records) found the specific model significantly "
+    "better / worse. PTB-XL's pooled column scores the out-of-fold predictions of all folds "
+    "together (every record once).",
+    "Task-naive rows had the same epoch budget as the task-specific ones (continued "
+    "pretraining), so naive vs specific is not confounded with training length.",
+    "Nothing here was chosen on a test set: probes, their C and penalty, and the registered "
+    "model are chosen by inner cross-validation on train + validation.",
+)
 
 
 def _finite(obj: Any) -> Any:
@@ -113,43 +149,36 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def _diff(res) -> tuple[float, float, float, float]:
-    """(diff, lo, hi, p) of a statistics result (attributes or a 4-tuple)."""
-    if isinstance(res, tuple):
-        return tuple(float(v) for v in res[:4])  # type: ignore[return-value]
-    return (float(res.diff), float(res.lo), float(res.hi), float(res.p_value))
-
-
-def within_replicate_diff(dataset: str, y: np.ndarray, naive: np.ndarray, specific: np.ndarray,
-                          groups: np.ndarray, seed: int, n_boot: int) -> tuple[float, float, float, float]:  # fmt: skip
-    """AUROC(specific) − AUROC(naive) on one replicate's test set: (diff, lo, hi, p).
-
-    PTB-XL has one ECG per record: Hanley & McNeil (1983). MIT-BIH beats cluster in records
-    (22 DS2 patients): a bootstrap over whole records.
-    """
-    if dataset == "ptbxl":
-        c = compare_aucs_hanley_mcneil(y, naive, specific)
-        se = float(np.sqrt(max(c.se_a**2 + c.se_b**2 - 2 * c.r * c.se_a * c.se_b, 0.0)))
-        d = c.auc_b - c.auc_a
-        return (d, d - 1.96 * se, d + 1.96 * se, c.p_value)
-    return _diff(cluster_bootstrap_auroc_diff(y, naive, specific, groups, n_boot, seed))
-
-
-def evaluate_dataset(params: Params, dataset: str, reports: Path) -> DatasetSummary:
-    summary = DatasetSummary(dataset)
+def evaluate_dataset(params: Params, dataset: str, reports: Path) -> tuple[DatasetSummary, EvidenceScope]:  # fmt: skip
+    summary = DatasetSummary(dataset, seed=params.seed, n_boot=params.vae.bootstrap_samples)
     runs.configure(params.tracking, experiment_name(params, dataset))
-    task = task_of(params, dataset)
     candidates: list[tuple] = []
-    data = None
+    n_available = 0
     for k in replicates(params, dataset):
-        found, data = _evaluate_replicate(params, dataset, k, reports, summary, task)
+        found, n_available = _evaluate_replicate(params, dataset, k, reports, summary)
         candidates += found
-    _register(params, dataset, task, candidates, summary, data)
-    return summary
+    _register(params, dataset, candidates)
+    return summary, evidence_scope(dataset, summary, n_available)
+
+
+def evidence_scope(dataset: str, summary: DatasetSummary, n_available: int) -> EvidenceScope:
+    """Test units and items over all replicates (PTB-XL: the union of the outer folds' test
+    sets, every record once; MIT-BIH: DS2, the same in every replicate)."""
+    m = next(iter(summary.models.values()))
+    ks = sorted(m.groups) if dataset in POOLED else sorted(m.groups)[:1]
+    n_units = int(np.unique(np.concatenate([m.groups[k] for k in ks])).size)
+    n_items = int(sum(len(m.y[k]) for k in ks))
+    if dataset == "ptbxl":
+        return EvidenceScope("PTB-XL", n_units, "patients", n_items, "ECGs (records)",
+                             n_available, PTBXL_RECORDS, "Hanley & McNeil 1983 when every "
+                             "patient has one test ECG, else a bootstrap over patients",
+                             population_unit="records")  # fmt: skip
+    return EvidenceScope("MIT-BIH DS2", n_units, "records", n_items, "beats",
+                         method="bootstrap over records")  # fmt: skip
 
 
 def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
-                        summary: DatasetSummary, task: str) -> tuple[list, BeatArrays]:  # fmt: skip
+                        summary: DatasetSummary) -> tuple[list, int]:  # fmt: skip
     data = load_dataset(dataset, params, k)
     seed = replicate_seed(params, k)
     rng = np.random.default_rng(seed)
@@ -166,7 +195,8 @@ def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
     rec_sub = np.sort(rng.choice(n_test, rec_cap, replace=False)) if rec_cap and n_test > rec_cap else np.arange(n_test)
     y_tr, y_te = data.y[dev], data.y[test]
     groups = data.groups[dev]
-    test_ids = data.groups[test] if dataset == "mitdb" else data.meta["record_id"].to_numpy()[test]
+    units = data.groups[test]  # patients (PTB-XL) or records (MIT-BIH): the independent units
+    test_ids = units if dataset == "mitdb" else data.meta["record_id"].to_numpy()[test]
     plots = reports / "plots" / dataset
     if k == 0:
         plots.mkdir(parents=True, exist_ok=True)
@@ -174,9 +204,25 @@ def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
     def probe(feat_tr: np.ndarray, feat_te: np.ndarray) -> FeatureEvaluation:
         return evaluate_features(feat_tr, y_tr, feat_te, y_te, seed=seed, groups=groups)
 
-    def add(name: str, label: str, L, L_pred, beta, mse, corr, ev: FeatureEvaluation) -> None:
-        summary.add(name, label, L, L_pred, beta, k, mse, corr, ev, y_te, test_ids)
+    def add(name: str, label: str, L, L_pred, beta, mse, corr, ev: FeatureEvaluation,
+            base: str | None = None) -> dict[str, Any]:  # fmt: skip
+        vs_naive, entry = None, _metric_dict(ev, mse, corr)
+        if base is not None:
+            # signed specific − naive; a bootstrap over units when a unit holds several items
+            vs_naive = Comparison.from_auc_diff(auroc_difference(
+                y_te, evals[base].best.test_logits, ev.best.test_logits, groups=units,
+                n_boot=params.vae.bootstrap_samples, seed=seed))  # fmt: skip
+            entry.update(diff_vs_naive=round(vs_naive.diff, 6), p_vs_naive=vs_naive.p_value,
+                         diff_vs_naive_lo=round(vs_naive.lo, 6),
+                         diff_vs_naive_hi=round(vs_naive.hi, 6))  # fmt: skip
+        b = ev.best
+        row = ResultRow(dataset=dataset, model=label, L=L, L_pred=L_pred, beta=beta, mse=mse,
+                        corr=corr, auroc=b.auroc.auc, auroc_lo=b.auroc.lo, auroc_hi=b.auroc.hi,
+                        f1=b.f1_macro, vs_naive=vs_naive, replicate=k)  # fmt: skip
+        summary.add(name, k, row, entry, b.test_logits, y_te, test_ids, units, base)
+        return entry
 
+    evals: dict[str, FeatureEvaluation] = {}
     norm = Normaliser.fit(data.x[dev], data.rr[dev])
     rr_tr, rr_te = norm.rr(data.rr[dev]), norm.rr(data.rr[test])
     if dataset == "ptbxl":
@@ -188,7 +234,6 @@ def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
         ev = probe(np.hstack([f_tr, rr_tr]), np.hstack([f_te, rr_te]))
         add(f"pca_L{L}", "PCA", L, None, None, mse, corr, ev)
 
-    evals: dict[str, FeatureEvaluation] = {}
     candidates = []
     models = [("pretrain", n) for n in params.vae.pretrain_models] + [
         ("finetune", n) for n in params.vae.finetune_models
@@ -201,50 +246,52 @@ def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
         mu_te = _encode(model, mnorm.x(data.x[test]))
         rec_te = _decode(model, mu_te[rec_sub])
         mse, corr = reconstruction_metrics(data.x[test][rec_sub], mnorm.x_inverse(rec_te))
-        # split-task models ("2 (10)") are probed on their first L_pred latents + RR
-        lp = model.latent_pred or model.latent_dim
-        ev = probe(np.hstack([mu_tr[:, :lp], mnorm.rr(data.rr[dev])]),
-                   np.hstack([mu_te[:, :lp], mnorm.rr(data.rr[test])]))  # fmt: skip
+        # split-task models ("2 (10)") are probed on their L_pred prediction latents + RR
+        lp = model.latent_pred
+        ev = probe(np.hstack([probe_latents(mu_tr, lp), mnorm.rr(data.rr[dev])]),
+                   np.hstack([probe_latents(mu_te, lp), mnorm.rr(data.rr[test])]))  # fmt: skip
         evals[name] = ev
         beta = float(saved["beta"])
         label = _label(params, stage, name, model.latent_dim, model.latent_pred, beta)
-        add(name, label, model.latent_dim, model.latent_pred, beta, mse, corr, ev)
-        m = summary.replicate_metrics(name, k)
-        if stage == "finetune":
-            base = params.vae.finetune_models[name].base
-            d, lo, hi, p = within_replicate_diff(dataset, y_te, evals[base].best.test_logits,
-                                                 ev.best.test_logits, data.groups[test], seed,
-                                                 params.vae.bootstrap_samples)  # fmt: skip
-            summary.add_within(name, base, k, d, lo, hi, p)
-            m.update(diff_vs_naive=d, diff_lo=lo, diff_hi=hi, p_vs_naive=p)
+        base = params.vae.finetune_models[name].base if stage == "finetune" else None
+        m = add(name, label, model.latent_dim, model.latent_pred, beta, mse, corr, ev, base)
         figs = _plots(model, mu_tr, mu_te, y_te, data, mnorm, name, plots, params) if k == 0 else []
         _track(params, stage, name, saved, ev, m, figs)
         if stage == "finetune":
-            candidates.append((ev.best.cv_auroc, k, name, (model, saved, mnorm, ev)))
-    return candidates, data
+            candidates.append((ev.validation_auroc, k, name, (model, saved, mnorm, ev)))
+    return candidates, len(data.y)
 
 
-def _register(params: Params, dataset: str, task: str, candidates: list,
-              summary: DatasetSummary, data: BeatArrays | None) -> None:  # fmt: skip
+def _metric_dict(ev: FeatureEvaluation, mse: float | None, corr: float | None) -> dict[str, Any]:
+    b = ev.best
+    out = {"auroc": b.auroc.auc, "auroc_lo": b.auroc.lo, "auroc_hi": b.auroc.hi, "f1": b.f1_macro,
+           "penalty": b.penalty, "auroc_l1": ev.l1.auroc.auc, "auroc_l2": ev.l2.auroc.auc,
+           "val_cv_auroc": ev.validation_auroc}  # fmt: skip
+    if mse is not None:
+        out.update(mse=mse, corr=corr)
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def _register(params: Params, dataset: str, candidates: list) -> None:
     """One registered model per dataset and evaluate run: the fine-tuned model whose probe has
-    the best mean inner-CV (validation) AUROC over replicates, from its best replicate by the
-    same score. Test AUROCs are tags only."""
-    if not (params.tracking.register and candidates and data is not None):
+    the best mean validation (inner-CV) AUROC over replicates, from its best replicate by the
+    same score; that mean is the version's score. Test AUROCs are tags only."""
+    if not (params.tracking.register and candidates):
         return
     by_name: dict[str, list[float]] = {}
     for cv, _, name, _ in candidates:
         by_name.setdefault(name, []).append(cv)
     name = max(by_name, key=lambda n: (float(np.mean(by_name[n])), n))
-    cv, k, _, (model, saved, mnorm, ev) = max((c for c in candidates if c[2] == name),
-                                              key=lambda c: (c[0], -c[1]))  # fmt: skip
+    _, k, _, (model, saved, mnorm, ev) = max((c for c in candidates if c[2] == name),
+                                             key=lambda c: (c[0], -c[1]))  # fmt: skip
+    data = load_dataset(dataset, params, k)
     with runs.run(name, run_id=saved["run_id"]):
         # only the model that is registered is logged as a pyfunc (one per dataset and run)
         info = _log_pyfunc(params, dataset, model, mnorm, ev, data)
-    reg_name = registry.model_name(params.tracking.model_prefix, dataset, task)
-    test_auroc = summary.replicate_metrics(name, k)["auroc"]
-    registry.register(info.model_uri, reg_name, float(np.mean(by_name[name])),
-                      {"model": name, "dataset": dataset, "replicate": str(k),
-                       "test_auroc": f"{test_auroc:.6f}"}, score_name=VAL_SCORE)  # fmt: skip
+    reg_name = registry.model_name(params.tracking.model_prefix, dataset, task_of(params, dataset))
+    registry.register_vae(info.model_uri, reg_name, ev,
+                          {"model": name, "dataset": dataset, "replicate": str(k)},
+                          validation_auroc=float(np.mean(by_name[name])))  # fmt: skip
 
 
 def _label(params: Params, stage: str, name: str, L: int, L_pred: int | None, beta: float) -> str:
@@ -288,9 +335,8 @@ def _track(params: Params, stage: str, name: str, saved: dict, ev: FeatureEvalua
            metrics: dict, figs: list[Path]) -> None:  # fmt: skip
     """Log test metrics, the validation score and plots into the model's training run."""
     with runs.run(name, run_id=saved["run_id"]):
-        mlflow.log_metrics({f"test/{k}": float(v) for k, v in metrics.items()
-                            if isinstance(v, (int, float))})  # fmt: skip
-        mlflow.log_metric("val/probe_cv_auroc", float(ev.best.cv_auroc))
+        mlflow.log_metrics({("val/cv_auroc" if k == "val_cv_auroc" else f"test/{k}"): float(v)
+                            for k, v in metrics.items() if isinstance(v, (int, float))})  # fmt: skip
         # a tag, not a param: a re-evaluation with another probe may overwrite it
         mlflow.set_tag("probe_penalty", ev.best.penalty)
         for fig in figs:
