@@ -90,6 +90,7 @@ _MLFLOW_ENV = (
     "MLFLOW_REGISTRY_URI",
     "MLFLOW_RUN_ID",
     "MLFLOW_EXPERIMENT_ID",
+    "ECGLATENT_PROJECT_RUN_ID",  # tracking.runs keeps `mlflow run`'s run id there
 )
 _MLFLOW_ENV_AT_START = {k: os.environ.get(k) for k in _MLFLOW_ENV}
 
@@ -108,3 +109,16 @@ def _isolate_mlflow_env():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_run(mirror: Path, tmp_path_factory) -> tuple[Path, Path]:
+    """Runs fetch → beats → split → pretrain → finetune → evaluate; returns (workdir, params)."""
+    from ecglatent.cli import main
+    from tests.tracking.conftest import tiny_params
+
+    work = tmp_path_factory.mktemp("vae")
+    params = tiny_params(work, mirror)
+    for stage in ("fetch", "beats", "split", "pretrain", "finetune", "evaluate"):
+        assert main(["--params", str(params), stage]) == 0, stage
+    return work, params

@@ -67,6 +67,15 @@ def _predict(params, args) -> None:
         print(table[cols].to_string(index=False))
 
 
+def _explore(params, args) -> None:
+    from ecglatent.explorer.app import serve_explorer
+    from ecglatent.tracking import runs
+    from ecglatent.tracking.serving import default_model_uri
+
+    runs.configure(params.tracking)
+    serve_explorer(args.model or default_model_uri(params), args.port)
+
+
 def _tune(params, args) -> None:
     from ecglatent.tuning.study import run_tune
 
@@ -98,6 +107,7 @@ COMMANDS: dict[str, tuple[str, Callable]] = {
     "evaluate": ("probes, baselines, Table 1, plots, MLflow registry", _evaluate),
     "serve": ("serve a registered model over HTTP (mlflow models serve)", _serve),
     "predict": ("score WFDB records with a registered model", _predict),
+    "explore": ("browse a model's latent space in the browser (127.0.0.1 only)", _explore),
     "siliconet-beats": (
         "SiliconNet beats: MIT-BIH N/V windows, PTB-XL 12-lead beats",
         _siliconet("beats"),
@@ -129,13 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("pretrain", "finetune"):
             p.add_argument("--dataset", choices=["ptbxl", "mitdb"], default=None,
                            help="one dataset (default: every one in vae.datasets)")  # fmt: skip
-        if name in ("serve", "predict"):
+        if name in ("serve", "predict", "explore"):
             p.add_argument("--model", default=None,
                            help="model URI (default: models:/ecg-task-vae-ptbxl-<task>@champion)")  # fmt: skip
         if name == "serve":
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, default=5001)
             p.add_argument("--workers", type=int, default=1)
+        if name == "explore":
+            p.add_argument("--port", type=int, default=5002, help="port on 127.0.0.1")
         if name in ("tune", "tune-best"):
             p.add_argument("--study", required=True, help="study name (re-running resumes it)")
             p.add_argument("--storage", default=None, help="Optuna RDB URL (default: tune.storage)")

@@ -96,6 +96,11 @@ def test_pairwise_wilcoxon_is_symmetric_with_empty_diagonal():
     # leads are averaged within each seed first: 5 seeds give 5 pairs, never seed × lead = 10
     per_lead = wilcoxon_pairwise(_results(), ["DS2 V1", "DS2 V5"])
     assert per_lead.loc["randfeatures", "randinit"] == pytest.approx(0.0625)
+    # the unit is the seed: the same p as Wilcoxon on the lead-averaged F1 of each seed
+    lead = _results()[_results()["eval"].isin(["DS2 V1", "DS2 V5"])]
+    mean_f1 = lead.groupby(["config", "seed"])["f1"].mean()
+    expected = stats.wilcoxon(mean_f1["randfeatures"], mean_f1["randinit"]).pvalue
+    assert per_lead.loc["randfeatures", "randinit"] == pytest.approx(expected)
 
 
 def test_pairwise_differences_use_the_seed_as_the_unit():

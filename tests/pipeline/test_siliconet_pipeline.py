@@ -200,6 +200,44 @@ def test_artifacts_written(silicon_run: Path):
     assert metrics["anchor"] == {"low": 0.89, "high": 0.9}
 
 
+def test_reported_f1_recomputed_from_saved_models(silicon_run: Path):
+    """Golden values: every model's DS2 MLII F1, Se, PPV recomputed here from its saved weights,
+    its saved threshold and the stored DS2 windows (softmax of the network, sklearn metrics)."""
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    from ecglatent.models.siliconet import BeatClassifier
+    from ecglatent.pipeline.siliconet_data import stratified_cap
+
+    data = silicon_run / "data/siliconet"
+    norm = json.loads((data / "normaliser.json").read_text())["mitdb"]
+    x = np.load(data / "mitdb/ds2_MLII.npy")
+    table = pd.read_csv(data / "mitdb/ds2_MLII.csv", dtype={"record": str})
+    y = table["label"].to_numpy()
+    # the evaluate stage's cap on test beats (same lead, same class shares, params' seed)
+    keep = stratified_cap(np.char.add(table["lead"].astype(str).to_numpy(), y.astype(str)),
+                          MAX_TEST_BEATS, yaml.safe_load((silicon_run / "params.yaml").read_text())["seed"])  # fmt: skip
+    x, y = ((x[keep] - norm["mean"]) / norm["std"]).astype(np.float32), y[keep]
+    assert 0 < y.sum() < len(y)
+    results = pd.read_csv(silicon_run / "reports/siliconet_results.csv")
+    index = pd.read_csv(silicon_run / "models/siliconet/downstream/index.csv")
+    for row in index.itertuples():
+        saved = torch.load(silicon_run / "models/siliconet/downstream" / row.path,
+                           weights_only=False)  # fmt: skip
+        net = BeatClassifier()
+        net.load_state_dict(saved["state_dict"])
+        net.eval()
+        with torch.no_grad():
+            p_v = torch.softmax(net(torch.as_tensor(x[:, None, :])), dim=1)[:, 1].numpy()
+        pred = (p_v >= saved["threshold"]).astype(int)
+        rep = results[(results.config == row.config) & (results.seed == row.seed)
+                      & (results["eval"] == "DS2 MLII")].iloc[0]  # fmt: skip
+        assert rep.tp + rep.fp + rep.fn + rep.tn == len(y)
+        assert rep.f1 == pytest.approx(f1_score(y, pred, zero_division=0), abs=1e-9), row
+        assert rep.se == pytest.approx(recall_score(y, pred), abs=1e-9), row
+        if pred.any():
+            assert rep.ppv == pytest.approx(precision_score(y, pred), abs=1e-9), row
+
+
 def test_one_run_per_configuration_and_seed_with_f1_per_epoch(silicon_run: Path):
     client = MlflowClient()
     exp = client.get_experiment_by_name(EXPERIMENT)

@@ -1,13 +1,11 @@
-"""A tiny but real β-VAE pipeline run into a temporary MLflow store, shared by tracking tests."""
+"""Params of a tiny but real β-VAE pipeline run (the run itself is the session fixture
+``tiny_vae_run`` in tests/conftest.py, shared by the tracking and explorer tests)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
-
-from ecglatent.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 N_RECORDS = 60
@@ -36,13 +34,3 @@ def tiny_params(work: Path, mirror: Path) -> Path:
     path = work / "params.yaml"
     path.write_text(yaml.safe_dump(p))
     return path
-
-
-@pytest.fixture(scope="session")
-def tiny_vae_run(mirror: Path, tmp_path_factory) -> tuple[Path, Path]:
-    """Runs fetch → beats → split → pretrain → finetune → evaluate; returns (workdir, params)."""
-    work = tmp_path_factory.mktemp("vae")
-    params = tiny_params(work, mirror)
-    for stage in ("fetch", "beats", "split", "pretrain", "finetune", "evaluate"):
-        assert main(["--params", str(params), stage]) == 0, stage
-    return work, params

@@ -236,3 +236,54 @@ def test_tiny_real_run_logs_losses_and_f1_per_epoch(mirror, tmp_path):
     assert logged.params["config"] == "pretrained"
     assert 0.0 <= logged.metrics["test/f1"] <= 1.0
     assert (tmp_path / "mlflow.db").exists()
+
+
+def _simsiam_val_by_hand(model: SimSiam, val: np.ndarray, seed: int) -> float:
+    """Validation loss recomputed here: the loop's two views (its seed + 1 draw), eval mode,
+    the symmetric negative cosine ½(D(p1, z2) + D(p2, z1)) averaged over beats."""
+    from ecglatent.datasets.single_lead import sample_two_leads
+
+    v1, v2 = sample_two_leads(torch.as_tensor(val), np.random.default_rng(seed + 1))
+    model.eval()
+    with torch.no_grad():
+        p1, p2, z1, z2 = model(v1, v2)
+        cos = torch.nn.functional.cosine_similarity
+        return float(-0.5 * (cos(p1, z2, dim=1) + cos(p2, z1, dim=1)).mean())
+
+
+def test_pretraining_keeps_the_best_epoch_weights():
+    """A high learning rate makes later epochs worse; the returned weights are the best epoch's."""
+    x, _ = _beats(64, leads=4)
+    model = SimSiam()
+    res = pretrain_simsiam(model, x[:48], x[48:], max_epochs=4, batch_size=16, lr=0.05, seed=0,
+                           patience=10, progress=False)  # fmt: skip
+    losses = [r["val_loss"] for r in res.history]
+    assert res.best_epoch == int(np.argmin(losses))
+    assert res.best_epoch < len(losses) - 1, losses  # precondition: the last epoch is worse
+    kept = _simsiam_val_by_hand(model, x[48:], seed=0)
+    assert kept == pytest.approx(res.best_val_loss, abs=1e-5)
+    assert abs(kept - losses[-1]) > 1e-3
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_each_configuration_starts_from_what_it_says(name):
+    """pretrained/finetune/2lr start from a copy of the pretrained embedding (weights and
+    BatchNorm statistics), randinit/randfeatures from a fresh one; the pretrained one is never
+    shared, and frozen means no parameter of the embedding is trainable."""
+    torch.manual_seed(123)
+    pre = SimSiam().embedding
+    model = build_classifier(name, pretrained_embedding=pre, seed=0)
+    same = [torch.equal(a, b) for a, b in zip(model.embedding.state_dict().values(),
+                                              pre.state_dict().values(), strict=True)]  # fmt: skip
+    weights = [torch.equal(a, b) for a, b in zip(model.embedding.parameters(), pre.parameters(),
+                                                 strict=True)]  # fmt: skip
+    if CONFIGS[name].pretrained:
+        assert all(same)
+        assert model.embedding is not pre
+        assert all(a.data_ptr() != b.data_ptr()
+                   for a, b in zip(model.embedding.parameters(), pre.parameters(), strict=True))  # fmt: skip
+    else:
+        assert not any(w for w, p in zip(weights, pre.parameters(), strict=True) if p.dim() > 1)
+    trainable = [p.requires_grad for p in model.embedding.parameters()]
+    assert all(trainable) if CONFIGS[name].train_embedding else not any(trainable)
+    assert all(p.requires_grad for p in model.classifier.parameters())

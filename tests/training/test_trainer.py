@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ecglatent.models.registry import build_vae
-from ecglatent.training.trainer import PhaseSpec, TensorSet, fit_phase
+from ecglatent.training.trainer import PhaseSpec, TensorSet, _epoch_indices, fit_phase
 
 
 def _data(n: int = 96, seed: int = 0) -> tuple[TensorSet, TensorSet]:
@@ -101,3 +101,95 @@ def test_same_seed_same_result(tmp_path):
     ra = fit_phase(a, train, val, _spec(epochs=2), tmp_path / "a.ckpt", 5, progress=False)
     rb = fit_phase(b, train, val, _spec(epochs=2), tmp_path / "b.ckpt", 5, progress=False)
     assert ra.history[-1]["val_loss"] == rb.history[-1]["val_loss"]
+
+
+# ------------------------------------------------------------------ the science of one phase
+
+
+def _val_loss_by_hand(model, val: TensorSet, beta: float, gamma: float) -> float:
+    """Validation loss recomputed here: Σ(x̂−x)² per item + β·KL + γ·BCE, item-weighted mean."""
+    model.eval()
+    with torch.no_grad():
+        out = model(val.x, val.rr)
+        recon = (out.x_hat - val.x).pow(2).flatten(1).sum(1).mean()
+        kl = (-0.5 * (1 + out.logvar - out.mu.pow(2) - out.logvar.exp())).sum(1).mean()
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(out.logit.flatten(), val.y)
+    return float(recon + beta * kl + gamma * bce)
+
+
+def test_the_best_epoch_weights_are_kept_not_the_last(tmp_path):
+    """With a real learning rate the last epoch is not the best one; the model must hold the
+    best epoch's weights (its validation loss, recomputed by hand, is the best row's)."""
+    train, val = _data()
+    spec = PhaseSpec(phase="finetune", lr=0.05, max_epochs=6, beta=0.1, gamma=5.0, batch_size=16,
+                     patience=10, balanced=True)  # fmt: skip
+    model = _model(latent_pred=2)
+    res = fit_phase(model, train, val, spec, tmp_path / "b.ckpt", seed=0, progress=False)
+    losses = [r["val_loss"] for r in res.history]
+    assert res.best_epoch == int(np.argmin(losses)) and res.best_val == min(losses)
+    assert res.best_epoch < len(losses) - 1, losses  # precondition: the last epoch is worse
+    assert losses[-1] > res.best_val * 1.01
+    kept = _val_loss_by_hand(model, val, spec.beta, spec.gamma)
+    assert kept == pytest.approx(res.best_val, rel=1e-4)
+    assert kept != pytest.approx(losses[-1], rel=1e-3)
+
+
+@pytest.mark.parametrize(("beta", "gamma"), [(0.1, 5.0), (3.0, 0.5)])
+def test_beta_and_gamma_reach_the_loss_that_is_minimised(tmp_path, beta, gamma):
+    """Every logged loss is recon + β·KL + γ·BCE with the phase's own β and γ."""
+    train, val = _data()
+    spec = PhaseSpec(phase="finetune", lr=3e-3, max_epochs=2, beta=beta, gamma=gamma,
+                     batch_size=16, patience=10, balanced=True)  # fmt: skip
+    res = fit_phase(_model(latent_pred=2), train, val, spec, tmp_path / "g.ckpt", 0, progress=False)
+    for row in res.history:
+        for part in ("train", "val"):
+            assert row[f"{part}_bce"] > 0.01 and row[f"{part}_kl"] > 0
+            expected = row[f"{part}_recon"] + beta * row[f"{part}_kl"] + gamma * row[f"{part}_bce"]
+            assert row[f"{part}_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_pretraining_has_no_classification_term(tmp_path):
+    train, val = _data()
+    res = fit_phase(_model(latent_pred=2), train, val, _spec(epochs=1), tmp_path / "p.ckpt", 0,
+                    progress=False)  # fmt: skip
+    row = res.history[0]
+    assert row["train_bce"] == 0.0
+    assert row["train_loss"] == pytest.approx(row["train_recon"] + 0.1 * row["train_kl"], rel=1e-5)
+
+
+def test_learning_rate_and_epochs_reach_the_optimiser(tmp_path):
+    """lr = 0 leaves the weights as they were; a positive lr moves them by about lr per step
+    (Adam's first step is lr·sign(g)); max_epochs is the number of epochs run."""
+    train, val = _data()
+    for lr, epochs in ((0.0, 2), (1e-3, 3)):
+        model = _model()
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        spec = PhaseSpec(phase="pretrain", lr=lr, max_epochs=epochs, beta=0.1, gamma=0.0,
+                         batch_size=96, weight_decay=0.0, grad_clip=0.0, patience=10)  # fmt: skip
+        res = fit_phase(model, train, val, spec, tmp_path / f"lr{lr}.ckpt", 0, progress=False)
+        assert len(res.history) == epochs
+        w = "encoder.body.0.0.weight"  # the first convolution
+        # one step per epoch (batch = all 72 items); best epoch's weights are kept
+        steps = res.best_epoch + 1
+        moved = (model.state_dict()[w] - before[w]).abs().max().item()
+        if lr == 0.0:
+            assert moved == 0.0
+        else:
+            assert 0.5 * lr <= moved <= steps * lr * 1.01, (moved, steps)
+
+
+def test_balanced_sampling_draws_both_classes_equally():
+    n = 1000
+    y = torch.full((n,), float("nan"))
+    y[:50] = 1.0  # 5 % positives, 45 % negatives, half unlabelled
+    y[50:500] = 0.0
+    spec = PhaseSpec(phase="finetune", lr=1e-3, max_epochs=1, beta=1.0, gamma=1.0,
+                     max_train_items=4000, balanced=True)  # fmt: skip
+    idx = _epoch_indices(n, spec, y, torch.Generator().manual_seed(0))
+    drawn = y[idx]
+    assert len(idx) == 4000 and not torch.isnan(drawn).any()
+    frac_pos = float((drawn == 1).float().mean())
+    assert abs(frac_pos - 0.5) < 0.03, frac_pos
+    plain = _epoch_indices(n, PhaseSpec(phase="finetune", lr=1e-3, max_epochs=1, beta=1.0,
+                                        gamma=1.0), y, torch.Generator().manual_seed(0))  # fmt: skip
+    assert sorted(plain.tolist()) == list(range(n))  # unbalanced: a permutation of everything

@@ -116,6 +116,15 @@ def worker_pid(trial: optuna.trial.FrozenTrial) -> int:
     return int(trial.user_attrs["worker"].rsplit(":", 1)[1].split("/")[0])
 
 
+def heartbeat_trial_ids(rdb: optuna.storages.RDBStorage) -> set[int]:
+    """Ids of the trials that have a heartbeat row in Optuna's RDB storage."""
+    import sqlalchemy
+
+    with rdb.engine.connect() as conn:
+        rows = conn.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))
+        return {int(r[0]) for r in rows}
+
+
 def wait_mid_trial(proc: subprocess.Popen, storage: str, name: str,
                    running: int = 1) -> tuple[dict[int, float], list[optuna.trial.FrozenTrial]]:  # fmt: skip
     """Block until one trial is complete and ``running`` trials are under way in workers.
@@ -123,6 +132,7 @@ def wait_mid_trial(proc: subprocess.Popen, storage: str, name: str,
     Returns the complete trials' values and the running trials.
     """
     deadline = time.monotonic() + STEP_TIMEOUT_S
+    rdb = open_storage(storage, TuneConfig(), heartbeat=False)
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the study ended before a worker could be killed"
         time.sleep(0.3)
@@ -131,11 +141,14 @@ def wait_mid_trial(proc: subprocess.Popen, storage: str, name: str,
         except KeyError:  # not created yet
             continue
         done = {t.number: t.values[0] for t in trials if t.state.name == "COMPLETE"}
-        # Training has begun once the trial's MLflow run exists.
+        # Training has begun once the trial's MLflow run exists. Not while a trial is between
+        # Optuna's ask and its first heartbeat: Optuna's stale check skips a RUNNING trial that
+        # never sent one, so a kill there leaves it RUNNING. The condition is the heartbeat row
+        # itself in the storage, not a delay.
         running_now = [t for t in trials if t.state.name == "RUNNING"]
-        busy = [t for t in running_now if "mlflow_run_id" in t.user_attrs]
-        # Not while a trial is between Optuna's ask and its first heartbeat: Optuna's stale
-        # check skips a RUNNING trial that never sent one, so a kill there leaves it RUNNING.
+        beating = heartbeat_trial_ids(rdb)
+        busy = [t for t in running_now
+                if "mlflow_run_id" in t.user_attrs and t._trial_id in beating]  # fmt: skip
         if done and len(busy) >= running and len(busy) == len(running_now):
             return done, busy
     raise AssertionError("no worker was mid-trial within the time limit")

@@ -44,6 +44,8 @@ from ecglatent.evaluation.report import (  # noqa: E402
     evidence_markdown,
     table1_markdown,
 )
+from ecglatent.explorer.latents import explorer_artifacts  # noqa: E402
+from ecglatent.explorer.static_page import log_static_page as explorer_page  # noqa: E402
 from ecglatent.pipeline.vae_common import (  # noqa: E402
     NAIVE_SUFFIX,
     load_model,
@@ -258,8 +260,22 @@ def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
         figs = _plots(model, mu_tr, mu_te, y_te, data, mnorm, name, plots, params) if k == 0 else []
         _track(params, stage, name, saved, ev, m, figs)
         if stage == "finetune":
-            candidates.append((ev.validation_auroc, k, name, (model, saved, mnorm, ev)))
+            uri = _log_explorable(params, dataset, name, model, saved, mnorm, ev, data) if k == 0 else None
+            candidates.append((ev.validation_auroc, k, name, (uri, ev)))
     return candidates, len(data.y)
+
+
+def _log_explorable(params: Params, dataset: str, name: str, model, saved: dict, norm: Normaliser,
+                    ev: FeatureEvaluation, data: BeatArrays) -> str:  # fmt: skip
+    """Log replicate 0's fine-tuned model as a pyfunc (with the explorer's latents.npz) into
+    its run and write its static explorer page, ``reports/explorer/<dataset>/<name>.html`` (also
+    a run artifact). One page per fine-tuned model whatever the number of replicates: the pages
+    show what a factor encodes, which replicate 0 shows as well as any. Returns the model URI."""
+    page = Path(params.tracking.reports_dir) / "explorer" / dataset / f"{name}.html"
+    with runs.run(name, run_id=saved["run_id"]):
+        info = _log_pyfunc(params, dataset, model, norm, ev, data)
+        explorer_page(info.model_uri, page, f"{dataset} {name}")
+    return info.model_uri
 
 
 def _metric_dict(ev: FeatureEvaluation, mse: float | None, corr: float | None) -> dict[str, Any]:
@@ -274,23 +290,19 @@ def _metric_dict(ev: FeatureEvaluation, mse: float | None, corr: float | None) -
 
 def _register(params: Params, dataset: str, candidates: list) -> None:
     """One registered model per dataset and evaluate run: the fine-tuned model whose probe has
-    the best mean validation (inner-CV) AUROC over replicates, from its best replicate by the
-    same score; that mean is the version's score. Test AUROCs are tags only."""
+    the best mean validation (inner-CV) AUROC over replicates; that mean is the version's score.
+    The version is that model's replicate 0 (fixed in advance: PTB-XL's folds have different
+    validation sets, so their scores do not rank replicates). Test AUROCs are tags only."""
     if not (params.tracking.register and candidates):
         return
     by_name: dict[str, list[float]] = {}
     for cv, _, name, _ in candidates:
         by_name.setdefault(name, []).append(cv)
     name = max(by_name, key=lambda n: (float(np.mean(by_name[n])), n))
-    _, k, _, (model, saved, mnorm, ev) = max((c for c in candidates if c[2] == name),
-                                             key=lambda c: (c[0], -c[1]))  # fmt: skip
-    data = load_dataset(dataset, params, k)
-    with runs.run(name, run_id=saved["run_id"]):
-        # only the model that is registered is logged as a pyfunc (one per dataset and run)
-        info = _log_pyfunc(params, dataset, model, mnorm, ev, data)
+    uri, ev = next(c[3] for c in candidates if c[2] == name and c[1] == 0)
     reg_name = registry.model_name(params.tracking.model_prefix, dataset, task_of(params, dataset))
-    registry.register_vae(info.model_uri, reg_name, ev,
-                          {"model": name, "dataset": dataset, "replicate": str(k)},
+    registry.register_vae(uri, reg_name, ev,
+                          {"model": name, "dataset": dataset, "replicate": "0"},
                           validation_auroc=float(np.mean(by_name[name])))  # fmt: skip
 
 
@@ -358,7 +370,8 @@ def _log_pyfunc(params: Params, dataset: str, model, norm: Normaliser, ev: Featu
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=VAEFeatureModel(),
-            artifacts={BUNDLE: str(bundle), PROBE: str(probe_path)},
+            artifacts={BUNDLE: str(bundle), PROBE: str(probe_path),
+                       **explorer_artifacts(tmp, model, norm, data, task_of(params, dataset), params.seed)},  # fmt: skip
             signature=signature_for(mode, model.latent_dim),
             input_example=example,
             pip_requirements=_requirements(),

@@ -25,7 +25,7 @@ from ecglatent.pipeline.vae_common import (
     task_of,
     write_curve,
 )
-from ecglatent.tracking import runs
+from ecglatent.tracking import datasets, runs
 from ecglatent.training.trainer import PhaseSpec, fit_phase
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ def _pretrain_replicate(params: Params, dataset: str, k: int) -> dict[str, float
                       _common_params(params, dataset, prep, k),
                       {"stage": "pretrain", "model": name, "dataset": dataset,
                        "replicate": str(k)}) as active:  # fmt: skip
+            datasets.log_beats(params, dataset, prep.data)
             mlflow.log_params({"latent_dim": spec.latent_dim, "latent_pred": 0, "beta_used": beta,
                                "n_parameters": n_params})  # fmt: skip
             result = fit_phase(model, prep.train, prep.val,
@@ -140,6 +141,7 @@ def _finetune_replicate(params: Params, dataset: str, k: int) -> dict[str, float
                       _common_params(params, dataset, prep, k),
                       {"stage": "finetune", "model": name, "dataset": dataset,
                        "replicate": str(k), "pretrain_run_id": base["run_id"]}) as active:  # fmt: skip
+            datasets.log_beats(params, dataset, prep.data)
             mlflow.log_params({"latent_dim": model.latent_dim, "latent_pred": spec.latent_pred,
                                "base": spec.base, "beta_used": beta, "n_parameters": n_params})  # fmt: skip
             history = [{"phase": "pretrain", **row} for row in base["history"]]

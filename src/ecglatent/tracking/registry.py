@@ -36,6 +36,7 @@ def register(
     score: float,
     tags: dict[str, str] | None = None,
     score_name: str = SCORE_TAG,
+    description: str | None = None,
 ) -> tuple[str, bool]:
     """Register ``model_uri`` under ``name``; move ``champion`` to it only if it scores higher.
 
@@ -50,6 +51,7 @@ def register(
             "record test metrics as tags instead"
         )
     client = MlflowClient()
+    describe(client, name, description or default_description(name, score_name))
     mv = mlflow.register_model(model_uri, name)
     client.set_model_version_tag(name, mv.version, score_name, f"{score:.6f}")
     client.set_model_version_tag(name, mv.version, SCORE_METRIC_TAG, score_name)
@@ -64,6 +66,32 @@ def register(
     log.info("registry: %s v%s (%s %.4f) does not beat the champion (%.4f)", name, mv.version,
              score_name, score, current)  # fmt: skip
     return str(mv.version), False
+
+
+def default_description(name: str, score_name: str = SCORE_TAG) -> str:
+    """What the registry page says about ``name`` when its caller gives no description."""
+    return (
+        f"{name}: an ecglatent model. Each version carries its "
+        f"validation score in the version tag `{score_name}` (a test score, where recorded, is "
+        f"only a tag); the `{CHAMPION}` alias points at the "
+        f"best-scoring version. Serve it with `mlflow models serve -m "
+        f"models:/{name}@{CHAMPION} --env-manager local`."
+    )
+
+
+def describe(client: MlflowClient, name: str, description: str) -> None:
+    """Create registered model ``name`` with ``description``, or add it when it has none
+    (a description someone wrote in the UI is kept)."""
+    try:
+        current = client.get_registered_model(name)
+    except MlflowException:
+        try:
+            client.create_registered_model(name, description=description)
+            return
+        except MlflowException:  # another process created it meanwhile
+            current = client.get_registered_model(name)
+    if not current.description:
+        client.update_registered_model(name, description=description)
 
 
 def champion_score(name: str, score_name: str = SCORE_TAG) -> float | None:

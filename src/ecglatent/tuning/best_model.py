@@ -50,7 +50,7 @@ def retrain_and_register(params: Params, settings: Settings, study_name: str, tr
     data = load_dataset(dataset, params)
     fd = prepare_fold(params, data, 0, device)
     prefix = f"best/trial{trial_number}"
-    with mlflow.start_run(run_id=parent_run_id):
+    with runs.reopen(parent_run_id):
 
         def on_epoch(phase: str, model, row: dict[str, float]) -> None:
             runs.epoch_logger(f"{prefix}/{phase}")(row)

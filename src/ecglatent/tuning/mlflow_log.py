@@ -94,6 +94,8 @@ def ensure_parent_run(params: Params, study: optuna.Study, storage_url: str,
     tags = {**runs.provenance(), STUDY_TAG: study.study_name, ROLE_TAG: "study",
             "optuna_storage": masked(storage_url),
             "optuna_directions": ",".join(d.name.lower() for d in study.directions)}  # fmt: skip
+    if runs.project_run_id():  # under `mlflow run`: the study nests under its project run
+        tags["mlflow.parentRunId"] = runs.project_run_id()
     run = client.create_run(exp_id, run_name=f"study/{study.study_name}", tags=tags)
     items = [Param(k, str(v)) for k, v in study_params(params, multi_objective).items()]
     for i in range(0, len(items), 100):  # MLflow caps a batch at 100 params
