@@ -80,6 +80,9 @@ def cluster_bootstrap_diff(y, a, b, groups, n_boot: int, seed: int) -> tuple[flo
             continue
         diffs.append(roc_auc_score(y, b, sample_weight=w) - roc_auc_score(y, a, sample_weight=w))
     diffs = np.asarray(diffs)
+    # a draw where both models order every pair alike has a difference of exactly 0, which
+    # counts on both sides of 0; sklearn's two float sums leave ~1e-16 there instead
+    diffs[np.abs(diffs) < 1e-12] = 0.0
     lo, hi = np.quantile(diffs, [0.025, 0.975])
     below = (np.sum(diffs <= 0) + 1) / (len(diffs) + 1)
     above = (np.sum(diffs >= 0) + 1) / (len(diffs) + 1)
