@@ -127,7 +127,7 @@ def run_evaluate(params: Params) -> dict[str, Any]:
 
 
 NOTES = (
-    "Δ is specific − naive. \"Δ across replicates\": mean over replicates with a paired t "
+    "\"Δ across replicates\": mean of specific − naive over replicates with a paired t "
     "interval (the star rests on it). \"Replicates sig. better / worse\": replicates whose own "
     "test (PTB-XL: Hanley & McNeil 1983 when every patient has one test ECG, else a bootstrap "
     "over patients; MIT-BIH: bootstrap over DS2 records) found the specific model significantly "
