@@ -152,8 +152,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "lr_not_reaching_optimiser",
         "training/trainer.py",
-        "opt = torch.optim.AdamW(params, lr=spec.lr,",
-        "opt = torch.optim.AdamW(params, lr=1e-3,",
+        "opt = make_adamw(params, spec.lr, spec.weight_decay)",
+        "opt = make_adamw(params, 1e-3, spec.weight_decay)",
         (f"{T_TRAINER}::test_learning_rate_and_epochs_reach_the_optimiser",),
         "the optimiser ignores the phase's lr",
     ),

@@ -122,3 +122,27 @@ def tiny_vae_run(mirror: Path, tmp_path_factory) -> tuple[Path, Path]:
     for stage in ("fetch", "beats", "split", "pretrain", "finetune", "evaluate"):
         assert main(["--params", str(params), stage]) == 0, stage
     return work, params
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium (Debian's package, driven by Playwright) for every browser test.
+
+    Session-wide because Playwright's sync API runs its own event loop: a second
+    ``sync_playwright()`` while one is open fails.
+    """
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("ECGLATENT_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists() and not shutil.which(chromium):
+        pytest.fail(f"{chromium} not found: install Debian's chromium (apt-get install chromium)")
+    with sync_playwright() as p:
+        # --no-sandbox: CI runs the tests as root, where Chromium's own sandbox refuses to start.
+        b = p.chromium.launch(executable_path=chromium, headless=True,
+                              args=["--no-sandbox", "--disable-dev-shm-usage"])  # fmt: skip
+        try:
+            yield b
+        finally:
+            b.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -55,14 +56,19 @@ def _evaluate(params, args) -> None:
 def _serve(params, args) -> None:
     from ecglatent.tracking.serving import serve
 
-    raise SystemExit(serve(params, args.model, args.host, args.port, args.workers))
+    raise SystemExit(
+        serve(params, args.model, args.host, args.port, args.workers, args.max_request_mb)
+    )
 
 
 def _predict(params, args) -> None:
     from ecglatent.tracking.serving import predict_files
 
-    table = predict_files(params, args.model, args.files, args.out)
-    if not args.out:
+    table = predict_files(params, args.model, args.files, args.out, chunk_size=args.chunk_size,
+                          resume=args.resume, progress=not args.no_progress,
+                          readers=max(1, (os.cpu_count() or 2) - 1) if args.readers is None
+                          else args.readers)  # fmt: skip
+    if table is not None:
         cols = [c for c in table.columns if c != "reconstruction"]
         print(table[cols].to_string(index=False))
 
@@ -106,7 +112,7 @@ COMMANDS: dict[str, tuple[str, Callable]] = {
     "finetune": ("two-step fine-tune with the prediction head (+ γ·BCE)", _finetune),
     "evaluate": ("probes, baselines, Table 1, plots, MLflow registry", _evaluate),
     "serve": ("serve a registered model over HTTP (mlflow models serve)", _serve),
-    "predict": ("score WFDB records with a registered model", _predict),
+    "predict": ("score WFDB records (files, folders, globs) with a registered model", _predict),
     "explore": ("browse a model's latent space in the browser (127.0.0.1 only)", _explore),
     "siliconet-beats": (
         "SiliconNet beats: MIT-BIH N/V windows, PTB-XL 12-lead beats",
@@ -146,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, default=5001)
             p.add_argument("--workers", type=int, default=1)
+            p.add_argument("--max-request-mb", type=float, default=64.0,
+                           help="larger request bodies are refused with 413 before parsing")  # fmt: skip
         if name == "explore":
             p.add_argument("--port", type=int, default=5002, help="port on 127.0.0.1")
         if name in ("tune", "tune-best"):
@@ -163,8 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--dvc-args", action="store_true",
                            help="print a `dvc exp run -S key=value ...` line for the pipeline")  # fmt: skip
         if name == "predict":
-            p.add_argument("files", nargs="+", help="WFDB header files (.hea)")
-            p.add_argument("--out", default=None, help="write a CSV here instead of printing")
+            p.add_argument("files", nargs="+",
+                           help="WFDB header files (.hea), folders (searched recursively) or "
+                                "quoted glob patterns ('data/**/*.hea')")  # fmt: skip
+            p.add_argument("--out", default=None,
+                           help="append rows to this CSV chunk by chunk instead of printing")  # fmt: skip
+            p.add_argument("--chunk-size", type=int, default=64, help="records scored at a time")
+            p.add_argument("--resume", action="store_true",
+                           help="keep the rows already in --out and score only the other files")  # fmt: skip
+            p.add_argument("--no-progress", action="store_true", help="no progress bar")
+            p.add_argument("--readers", type=int, default=None,
+                           help="processes reading files ahead (default: cores - 1; 0: none)")  # fmt: skip
     return parser
 
 

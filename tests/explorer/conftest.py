@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from mlflow import MlflowClient
 from ecglatent.explorer.model import ExplorerModel
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("ECGLATENT_CHROMIUM", "/usr/bin/chromium")
 MODEL_NAME = "ecg-task-vae-ptbxl-norm"  # the tiny run's task is NORM vs rest
 
 
@@ -30,19 +28,6 @@ def artifacts_dir() -> Path:
     path.mkdir(parents=True, exist_ok=True)
     print(f"\nexplorer test artifacts: {path}")
     return path
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        # --no-sandbox: CI runs the tests as root, where Chromium's own sandbox refuses to start.
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ from ecglatent.evaluation.beat_metrics import CONFIG_ORDER
 from ecglatent.signal.filters import resample
 from ecglatent.sources import mitdb
 from ecglatent.sources.records import read_record
+from ecglatent.tracking.beat_pyfunc import OUTPUT_COLUMNS
 from tests.conftest import write_cinc_record, write_wfdb
 
 REPO = Path(__file__).resolve().parents[2]
@@ -311,8 +312,9 @@ def test_champion_labels_beats_of_a_raw_record(silicon_run: Path, mirror: Path):
     # record 233 (DS2, MLII/V1, frequent PVCs), the minute after the test's 5-minute slice
     row, truth = _real_record(mirror, "233", 360)
     out = model.predict(pd.DataFrame([row]))
-    assert list(out.columns) == ["row", "sample", "probability_v", "label"]
+    assert list(out.columns) == list(OUTPUT_COLUMNS)
     assert set(out.label) <= {"N", "V"} and out.probability_v.between(0, 1).all()
+    assert (out.quality == "ok").all() and (out.lead == "MLII").all()
     fs = row["fs"]
     inner = truth[(truth > 1.1 * fs) & (truth < len(row["signal"][0]) - 0.3 * fs)]
     dist = np.abs(out["sample"].to_numpy()[:, None] - inner[None, :]).min(axis=0)
@@ -358,13 +360,21 @@ def test_predict_cli_labels_every_beat_of_wfdb_records(silicon_run: Path):
         assert abs(len(rows) - n_ref) <= 0.1 * n_ref  # one label per detected beat
 
 
-def test_champion_rejects_bad_input_as_a_client_error(silicon_run: Path):
+def test_champion_answers_bad_rows_with_their_quality(silicon_run: Path, mirror: Path):
+    """Each bad row gets one row saying why; only a request without beat/signal is refused."""
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
-    for bad in ({"beat": [0.0] * 100}, {"signal": [[0.0] * 5000] * 2, "fs": 360.0},
-                {"signal": [0.0] * 5000}, {"fs": 360.0}):  # fmt: skip
-        with pytest.raises(MlflowException) as err:
-            model.predict(pd.DataFrame([bad]))
-        assert err.value.error_code == ErrorCode.Name(INVALID_PARAMETER_VALUE)
+    with pytest.raises(MlflowException) as err:
+        model.predict(pd.DataFrame([{"fs": 360.0}]))
+    assert err.value.error_code == ErrorCode.Name(INVALID_PARAMETER_VALUE)
+    row, _ = _real_record(mirror, "233", 20)
+    v1_only = {**row, "signal": row["signal"][1:], "leads": ["V1"]}  # whichever lead it has
+    bad = [{"beat": [0.0] * 100}, {"signal": [[0.0] * 5000] * 2, "fs": 360.0}, v1_only]
+    out = model.predict(pd.DataFrame(bad))
+    first = out.groupby("row").first()
+    assert first["quality"].tolist() == ["invalid_beat", "invalid_signal", "ok"]
+    assert first.loc[2, "lead"] == "V1" and (out[out.row == 2].quality == "ok").all()
+    assert out[out.row < 2]["probability_v"].isna().all() and (out[out.row < 2]["sample"] == -1).all()
+    assert (out.groupby("row").size().loc[[0, 1]] == 1).all()
 
 
 def _free_port() -> int:
@@ -414,25 +424,30 @@ def test_served_champion_labels_beats_and_records_over_http(scoring_url: str, mi
     status, body = _post(scoring_url, {"dataframe_records": beats + [row]})
     assert status == 200, body
     out = pd.DataFrame(body["predictions"])
-    assert list(out.columns) == ["row", "sample", "probability_v", "label"]
+    assert list(out.columns) == list(OUTPUT_COLUMNS)
     assert out["row"].tolist()[:2] == [0, 1] and (out["row"][2:] == 2).all()
     assert set(out.label) <= {"N", "V"} and out.probability_v.between(0, 1).all()
     inner = truth[(truth > 1.1 * row["fs"]) & (truth < 30 * row["fs"] - 0.3 * row["fs"])]
     assert abs((out["row"] == 2).sum() - len(inner)) <= 2  # one label per beat of the record
 
 
-@pytest.mark.parametrize(
-    ("record", "reason"),
-    [({"beat": [0.0] * 100}, "expected (301,)"),
-     ({"signal": [0.0] * 5000}, "'fs'"),
-     ({"signal": [[0.0] * 5000] * 2, "fs": 360.0}, "'leads'"),
-     ({"signal": [[0.0] * 5000] * 2, "fs": 360.0, "leads": "MLII"}, "list of lead names"),
-     ({"signal": [[0.0] * 5000] * 2, "fs": 360.0, "leads": ["V1", "V2"]}, "not among leads"),
-     ({"signal": [0.0] * 5000, "fs": 5.0}, "plausible"),
-     ({"signal": [0.0] * 100, "fs": 360.0}, "one beat window")],
-)  # fmt: skip
-def test_served_champion_answers_bad_input_with_400(scoring_url: str, record: dict, reason: str):
-    status, body = _post(scoring_url, {"dataframe_records": [record]})
-    assert status == 400
-    assert body["error_code"] == ErrorCode.Name(INVALID_PARAMETER_VALUE)
-    assert reason in body["message"]
+def test_served_champion_answers_each_bad_row_with_its_quality(scoring_url: str):
+    cases = [({"beat": [0.0] * 100}, "invalid_beat", "expected (301,)"),
+             ({"signal": [0.0] * 5000}, "implausible_fs", "'fs'"),
+             ({"signal": [[0.0] * 5000] * 2, "fs": 360.0}, "invalid_signal", "'leads'"),
+             ({"signal": [[0.0] * 5000] * 2, "fs": 360.0, "leads": "MLII"}, "invalid_signal",
+              "list of lead names"),
+             ({"signal": [[0.0] * 5000] * 2, "fs": 360.0, "leads": ["V1", "V2"], "lead": "II"},
+              "missing_lead", "not among leads"),
+             ({"signal": [[0.0] * 5000] * 2, "fs": 360.0, "leads": ["V1", "V2"]}, "flat_lead",
+              "V1"),
+             ({"signal": [0.0] * 5000, "fs": 5.0}, "implausible_fs", "plausible"),
+             ({"signal": [0.0] * 100, "fs": 360.0}, "too_short", "one beat window")]  # fmt: skip
+    status, body = _post(scoring_url, {"dataframe_records": [c for c, _, _ in cases]})
+    assert status == 200, body
+    out = pd.DataFrame(body["predictions"])
+    assert out["row"].tolist() == list(range(len(cases)))  # one row each, in order
+    for (_, quality, reason), got in zip(cases, out.itertuples(), strict=True):
+        assert got.quality == quality and reason in got.quality_detail, got
+    status, body = _post(scoring_url, {"dataframe_records": [{"fs": 360.0}]})
+    assert status == 400 and body["error_code"] == ErrorCode.Name(INVALID_PARAMETER_VALUE)

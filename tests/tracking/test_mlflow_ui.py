@@ -22,7 +22,6 @@ from mlflow import MlflowClient
 
 from tests.tracking.conftest import REPO
 
-CHROMIUM = Path(os.environ.get("ECGLATENT_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = REPO / "test-artifacts" / "mlflow-ui"
 EXPERIMENT = "ecglatent-vae-ptbxl-norm"
 RUN_NAMES = ("ptbxl/rep0/pretrain/L2", "ptbxl/rep0/pretrain/L4", "ptbxl/rep0/finetune/L2_specific",
@@ -78,21 +77,6 @@ def ui(tiny_vae_run, tmp_path_factory):
             proc.wait(timeout=30)
         except ProcessLookupError:
             pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: `apt-get install chromium` (.ci/run does)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                              args=["--no-sandbox", "--disable-dev-shm-usage"])  # fmt: skip
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _shot(page, name: str) -> Path:

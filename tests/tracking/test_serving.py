@@ -23,6 +23,7 @@ from ecglatent.tracking.serving import serve_command
 
 MODEL_URI = "models:/ecg-task-vae-ptbxl-norm@champion"
 N_RECORDINGS = 3
+MAX_REQUEST_MB = 8  # small, so the oversized-body test posts a modest body
 
 
 def _free_port() -> int:
@@ -60,8 +61,8 @@ def server(tiny_vae_run):
     port = _free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}
     log = open(work / "server.log", "w")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(serve_command(MODEL_URI, "127.0.0.1", port), env=env, stdout=log,
-                            stderr=subprocess.STDOUT)  # fmt: skip
+    cmd = serve_command(MODEL_URI, "127.0.0.1", port, max_request_mb=MAX_REQUEST_MB)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -105,27 +106,82 @@ def test_served_answers_match_in_process_predict(server, recordings):
     assert (served["n_beats"] >= 4).all()
 
 
-def test_bad_requests_get_4xx_with_a_reason_and_server_keeps_serving(server, recordings):
+def _latents(row: dict) -> np.ndarray:
+    return np.array([row[k] for k in sorted(row) if k.startswith("latent_")], dtype=float)
+
+
+def test_mixed_batch_gets_one_row_per_record_with_its_quality(server, recordings):
+    """Good, NaN, flat, 2 s, 15-lead, renamed, missing-lead, 250 Hz, noise, bad fs: one request."""
     base, _ = server
     good = recordings[0]
-    short = {**good, "signal": [lead[:1000] for lead in good["signal"]]}  # 2 s at 500 Hz
-    nan = json.loads(json.dumps(good))
-    nan["signal"][2][100] = float("nan")
-    bad_lead = {**good, "leads": [*good["leads"][:11], "X7"]}
-    wrong_shape = {**good, "signal": good["signal"][:5]}
+    sig = np.asarray(good["signal"])
+    nan = sig.copy()
+    nan[2, 100] = np.nan
+    flat = sig.copy()
+    flat[8] = 0.1  # V3 constant: lead off
+    frank = np.stack([sig[7] - sig[10], sig[1] + sig[5], sig[6] * 0.5])
+    spelled = ["i", "MLII", "D3", "AVR", "avl", "aVF", "v1", "V2", "v3", "V4", "v5", "V6"]
+    order = list(range(12))[::-1]  # shuffled too
+    noise = np.random.default_rng(7).normal(0, 0.3, sig.shape)
     cases = {
-        "not json": ("{this is not json", None),
-        "short": (_records([short]), "at least 8 s"),
-        "nan": (json.dumps({"dataframe_records": [nan]}).replace("NaN", "NaN"), None),
-        "unknown lead": (_records([bad_lead]), "unknown lead name"),
-        "wrong shape": (_records([wrong_shape]), "does not match"),
-        "missing column": (_records([{"signal": good["signal"], "fs": 500}]), None),
+        "good": (good, "ok"),
+        "nan": ({**good, "signal": nan.tolist()}, "nan_or_inf"),
+        "flat": ({**good, "signal": flat.tolist()}, "flat_lead"),
+        "2 s": ({**good, "signal": sig[:, :1000].tolist()}, "too_short"),
+        "15 leads": ({**good, "signal": np.vstack([sig, frank]).tolist(),
+                      "leads": [*good["leads"], "vx", "vy", "vz"]}, "ok"),  # fmt: skip
+        "spellings": ({**good, "signal": sig[order].tolist(),
+                       "leads": [spelled[i] for i in order]}, "ok"),  # fmt: skip
+        "missing V6": ({**good, "signal": sig[:11].tolist(), "leads": good["leads"][:11]},
+                       "missing_lead"),  # fmt: skip
+        "250 Hz": ({**good, "fs": 250.0, "signal": resample(sig, 500, 250).tolist()}, "ok"),
+        "noise": ({**good, "signal": noise.tolist()}, "too_few_beats"),
+        "fs 5 Hz": ({**good, "fs": 5.0}, "implausible_fs"),
+        "ragged": ({**good, "signal": [sig[0].tolist(), [1.0, 2.0]]}, "invalid_signal"),
     }
-    for name, (body, reason) in cases.items():
+    body = json.dumps({"dataframe_records": [row for row, _ in cases.values()]})
+    status, answer = _post(f"{base}/invocations", body)
+    assert status == 200, answer
+    rows = answer["predictions"]
+    assert len(rows) == len(cases)
+    got = {name: row["quality"] for name, row in zip(cases, rows, strict=True)}
+    assert got == {name: quality for name, (_, quality) in cases.items()}
+    by_name = dict(zip(cases, rows, strict=True))
+    for name, row in by_name.items():
+        lat = _latents(row)
+        if got[name] == "ok":
+            assert np.isfinite(lat).all() and 0 <= row["probability"] <= 1 and row["n_beats"] >= 4
+            assert row["quality_detail"] == ""
+        else:  # unusable: NaN scores (never zeros) and the reason in words
+            assert np.isnan(lat).all() and np.isnan(row["probability"]), name
+            assert row["n_beats"] == 0 and row["quality_detail"], name
+    assert by_name["15 leads"]["extra_leads"] == "vx,vy,vz"
+    assert by_name["good"]["extra_leads"] == ""
+    # the 12 standard leads are what is scored, whatever else or however spelled
+    for name in ("15 leads", "spellings"):
+        np.testing.assert_allclose(_latents(by_name[name]), _latents(by_name["good"]), atol=1e-6)
+    assert "V6" in by_name["missing V6"]["quality_detail"]
+    assert "V3" in by_name["flat"]["quality_detail"]
+
+
+def test_malformed_and_oversized_requests_get_4xx_and_server_keeps_serving(server, recordings):
+    base, _ = server
+    good = recordings[0]
+    cases = {
+        "not json": ("{this is not json", 400),
+        "no data key": (json.dumps({"rows": [good]}), 400),
+        "missing column": (_records([{"signal": good["signal"], "fs": 500}]), 400),
+        "no usable column": (_records([{"x": 1}]), 400),
+    }
+    for name, (body, expected) in cases.items():
         status, text = _post(f"{base}/invocations", body)
-        assert 400 <= status < 500, f"{name}: {status} {text}"
-        if reason:
-            assert reason in str(text), f"{name}: {text}"
+        assert status == expected, f"{name}: {status} {text}"
+    # over the limit: refused before parsing, with a reason naming the limit
+    oversized = b'{"dataframe_records": [' + b" " * (MAX_REQUEST_MB * 1_000_000) + b"]}"
+    t0 = time.monotonic()
+    status, text = _post(f"{base}/invocations", oversized)
+    assert status == 413, (status, text)
+    assert "limit" in str(text) and time.monotonic() - t0 < 20
     status, body = _post(f"{base}/invocations", _records([good]))
     assert status == 200 and body["predictions"][0]["quality"] == "ok"
 

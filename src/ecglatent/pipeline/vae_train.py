@@ -38,7 +38,7 @@ def _spec(params: Params, phase: str, beta: float, dataset: str, balanced: bool,
     return PhaseSpec(phase=phase, lr=ph.lr, max_epochs=ph.max_epochs, beta=beta, gamma=v.gamma,
                      batch_size=v.batch_size, weight_decay=v.weight_decay, grad_clip=v.grad_clip,
                      patience=v.patience, max_train_items=v.max_train_items.get(dataset, 0),
-                     balanced=balanced, amp=v.amp and cuda)  # fmt: skip
+                     balanced=balanced, amp=v.amp and cuda, compile=v.compile)  # fmt: skip
 
 
 def naive_spec(params: Params, beta: float, dataset: str, cuda: bool) -> PhaseSpec:

@@ -7,6 +7,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal as sps
 from scipy.ndimage import maximum_filter1d, median_filter, uniform_filter1d
 
+from ecglatent.signal.filters import zero_phase_bandpass
+
 DETECTORS: tuple[str, ...] = ("ecglatent", "gqrs", "xqrs", "neurokit")
 
 # --- ecglatent detector constants -------------------------------------------------------------
@@ -98,22 +100,22 @@ def _clean(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _sos_band(lo: float, hi: float, fs: float, order: int) -> np.ndarray:
-    hi = min(hi, 0.45 * fs)
-    return sps.butter(order, [lo, hi], btype="bandpass", fs=fs, output="sos")
-
-
-def _filt(sos: np.ndarray, x: np.ndarray, fs: float) -> np.ndarray:
+def _filt(band: tuple[float, float, int], x: np.ndarray, fs: float) -> np.ndarray:
+    """Zero-phase band-pass ``(lo, hi, order)`` along the last axis (1-D, or independent rows)."""
     # pad by a fixed duration (not scipy's fixed sample count) so edges behave alike at any rate
-    padlen = min(int(round(PAD_S * fs)), len(x) - 1)
-    return sps.sosfiltfilt(sos, x, padlen=max(padlen, 0))
+    padlen = min(int(round(PAD_S * fs)), x.shape[-1] - 1)
+    lo, hi, order = band
+    return zero_phase_bandpass(x, fs, lo, min(hi, 0.45 * fs), order, max(padlen, 0))
 
 
 def _features(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """Integrated squared slope (one hump per QRS) and absolute slope of the band-passed signal."""
-    bp = _filt(_sos_band(BP_LO_HZ, BP_HI_HZ, fs, BP_ORDER), x, fs)
-    d = np.gradient(bp) * fs
-    mwi = uniform_filter1d(d * d, max(int(round(MWI_S * fs)), 1), mode="nearest")
+    """Integrated squared slope (one hump per QRS) and absolute slope of the band-passed signal.
+
+    ``x`` is one lead or (rows, samples); rows are independent (same result as one at a time).
+    """
+    bp = _filt((BP_LO_HZ, BP_HI_HZ, BP_ORDER), x, fs)
+    d = np.gradient(bp, axis=-1) * fs
+    mwi = uniform_filter1d(d * d, max(int(round(MWI_S * fs)), 1), axis=-1, mode="nearest")
     return np.sqrt(mwi) if FEATURE_SQRT else mwi, np.abs(d)
 
 
@@ -302,14 +304,26 @@ def refine_rpeaks(signal: np.ndarray, fs: float, peaks: np.ndarray) -> np.ndarra
     consistently across beats. Several leads: the peak of the spatial magnitude (RMS over leads of
     the baseline-corrected signals), one fiducial shared by all leads.
     """
-    peaks = np.asarray(peaks, dtype=np.int64).ravel()
     x = np.atleast_2d(np.asarray(signal, dtype=np.float64))
-    n = x.shape[-1]
+    if len(x) and x.shape[-1] >= MIN_SAMPLES:
+        x = np.stack([_clean(lead) for lead in x])
+    return _refine_filtered(_refine_filter(x, fs), fs, peaks)
+
+
+def _refine_filter(x: np.ndarray, fs: float) -> np.ndarray:
+    """The refinement band-pass of clean (rows, samples) leads, all rows in one call."""
+    if x.shape[-1] < MIN_SAMPLES:
+        return x
+    return _filt((REFINE_LO_HZ, REFINE_HI_HZ, REFINE_ORDER), x, fs)
+
+
+def _refine_filtered(y: np.ndarray, fs: float, peaks: np.ndarray) -> np.ndarray:
+    """:func:`refine_rpeaks` on leads already passed through :func:`_refine_filter`."""
+    peaks = np.asarray(peaks, dtype=np.int64).ravel()
+    n = y.shape[-1]
     peaks = peaks[(peaks >= 0) & (peaks < n)]
     if len(peaks) == 0 or n < MIN_SAMPLES:
         return np.empty(0, dtype=np.int64)
-    sos = _sos_band(REFINE_LO_HZ, REFINE_HI_HZ, fs, REFINE_ORDER)
-    y = np.stack([_filt(sos, _clean(lead), fs) for lead in x])
     if len(y) == 1:
         return _dedupe(_refine_single(y[0], fs, np.sort(peaks)), fs)
     peaks = np.sort(peaks)
@@ -380,8 +394,10 @@ def detect_raw(signal: np.ndarray, fs: float, detector: str = "ecglatent") -> np
 
 def _lead_quality(mwi: np.ndarray) -> tuple[float, float]:
     """(QRS level, weight) of one lead's feature: weight ~ log peak-to-floor ratio (0 for noise)."""
-    level = float(np.percentile(mwi, LEAD_LEVEL_PCT))
-    floor = float(np.median(mwi))
+    return _level_weight(float(np.percentile(mwi, LEAD_LEVEL_PCT)), float(np.median(mwi)))
+
+
+def _level_weight(level: float, floor: float) -> tuple[float, float]:
     weight = (
         float(np.log(level / floor)) if level > 0 and floor > 0 else (1.0 if level > 0 else 0.0)
     )
@@ -410,26 +426,58 @@ def detect_rpeaks_multilead(
         return detect_rpeaks(x, fs, detector)
     if x.ndim != 2:
         raise ValueError(f"expected a (leads, samples) array, got shape {x.shape}")
-    if x.shape[1] < _min_len(fs):
-        return np.empty(0, dtype=np.int64)
-    leads = np.stack([_clean(lead) for lead in x]) if len(x) else x
-    leads = leads[np.ptp(leads, axis=1) > 0] if len(leads) else leads
-    if len(leads) == 0:
-        return np.empty(0, dtype=np.int64)
-    feats = [_features(lead, fs) for lead in leads]
-    quality = [_lead_quality(m) for m, _ in feats]
-    weights = np.array([w for _, w in quality])
-    if weights.sum() <= 0:
-        weights = np.ones(len(leads))
-    if detector == "ecglatent":
-        mwi = np.zeros(leads.shape[1])
-        slope = np.zeros(leads.shape[1])
-        for (m, sl), (level, _), w in zip(feats, quality, weights, strict=True):
-            if w > 0 and level > 0:
-                mwi += w * m / level
-                slope += w * sl / max(float(np.percentile(sl, LEAD_LEVEL_PCT)), 1e-12)
-        peaks = _vf_gate(_threshold(mwi, slope, fs), mwi)
-    else:
-        peaks = _detect_peer(detector, leads[int(np.argmax(weights))], fs)
-        peaks = np.unique(peaks[(peaks >= 0) & (peaks < leads.shape[1])])
-    return refine_rpeaks(leads, fs, peaks)
+    return detect_rpeaks_multilead_batch(x[None], fs, detector)[0]
+
+
+def detect_rpeaks_multilead_batch(
+    signals: np.ndarray, fs: float, detector: str = "ecglatent"
+) -> list[np.ndarray]:
+    """:func:`detect_rpeaks_multilead` of each (leads, samples) record of ``signals``
+    (records, leads, samples), all at one rate and length.
+
+    The filters run once over every lead of every record (one call on a 2-D array instead of
+    dozens of small ones); each record's peaks are those it would get on its own.
+    """
+    _check(detector)
+    _check_fs(fs)
+    x = np.asarray(signals, dtype=np.float64)
+    if x.ndim != 3:
+        raise ValueError(f"expected a (records, leads, samples) array, got shape {x.shape}")
+    n_rec, n_leads, n = x.shape
+    if n < _min_len(fs) or n_leads == 0:
+        return [np.empty(0, dtype=np.int64) for _ in range(n_rec)]
+    rows = x.reshape(n_rec * n_leads, n)
+    bad = ~np.isfinite(rows).all(axis=1)
+    if bad.any():
+        rows = rows.copy()
+        for i in np.flatnonzero(bad):
+            rows[i] = _clean(rows[i])
+    live = (np.ptp(rows, axis=1) > 0).reshape(n_rec, n_leads)
+    mwi_all, slope_all = _features(rows, fs)
+    level_all = np.percentile(mwi_all, LEAD_LEVEL_PCT, axis=1)
+    floor_all = np.median(mwi_all, axis=1)
+    slope_level_all = np.percentile(slope_all, LEAD_LEVEL_PCT, axis=1)
+    refined = _refine_filter(rows, fs)
+    out = []
+    for r in range(n_rec):
+        idx = r * n_leads + np.flatnonzero(live[r])
+        if len(idx) == 0:
+            out.append(np.empty(0, dtype=np.int64))
+            continue
+        quality = [_level_weight(float(level_all[i]), float(floor_all[i])) for i in idx]
+        weights = np.array([w for _, w in quality])
+        if weights.sum() <= 0:
+            weights = np.ones(len(idx))
+        if detector == "ecglatent":
+            mwi = np.zeros(n)
+            slope = np.zeros(n)
+            for i, (level, _), w in zip(idx, quality, weights, strict=True):
+                if w > 0 and level > 0:
+                    mwi += w * mwi_all[i] / level
+                    slope += w * slope_all[i] / max(float(slope_level_all[i]), 1e-12)
+            peaks = _vf_gate(_threshold(mwi, slope, fs), mwi)
+        else:
+            peaks = _detect_peer(detector, rows[idx[int(np.argmax(weights))]], fs)
+            peaks = np.unique(peaks[(peaks >= 0) & (peaks < n)])
+        out.append(_refine_filtered(refined[idx], fs, peaks))
+    return out

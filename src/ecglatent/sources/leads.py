@@ -17,6 +17,12 @@ _ALIASES: dict[str, str] = {
     "D1": "I",
     "D2": "II",
     "D3": "III",
+    "DI": "I",
+    "DII": "II",
+    "DIII": "III",
+    "ML1": "I",
+    "ML2": "II",
+    "ML3": "III",
 }
 _CANONICAL = {name.upper(): name for name in STANDARD_12}
 
@@ -27,6 +33,8 @@ def normalise_lead(name: str) -> str | None:
     Returns None when the name is not one of the 12 standard leads.
     """
     key = name.strip().upper().replace(" ", "").replace("-", "").replace("_", "")
+    if key.startswith("LEAD") and len(key) > 4:  # "Lead I", "LEAD_aVR"
+        key = key[4:]
     if key in _CANONICAL:
         return _CANONICAL[key]
     return _ALIASES.get(key)
@@ -49,3 +57,24 @@ def standard_order(leads: list[str] | tuple[str, ...]) -> list[int] | str:
     if missing:
         return f"missing standard lead(s) {missing}"
     return [normalised.index(lead) for lead in STANDARD_12]
+
+
+def split_standard_12(leads: list[str] | tuple[str, ...]) -> tuple[list[int], list[str]] | str:
+    """Indices of the 12 standard leads in standard order, and the names of the other leads.
+
+    For recordings that carry more than the 12 (Frank ``vx vy vz``, a rhythm-strip copy of
+    lead II): the first lead of each standard name is used, every other lead is an extra.
+    Returns the reason instead when a standard lead is missing.
+    """
+    normalised = [normalise_lead(str(lead)) for lead in leads]
+    order: list[int] = []
+    missing = []
+    for lead in STANDARD_12:
+        if lead in normalised:
+            order.append(normalised.index(lead))
+        else:
+            missing.append(lead)
+    if missing:
+        return f"missing standard lead(s) {missing} (the record has {list(leads)})"
+    used = set(order)
+    return order, [str(leads[i]) for i in range(len(leads)) if i not in used]

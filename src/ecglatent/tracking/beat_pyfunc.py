@@ -4,18 +4,22 @@ Each input row is either
   * a beat: ``beat``, 301 samples at 250 Hz in raw mV, the QRS at index 250 (1 s before,
     0.2 s after); or
   * a recording: ``signal`` (1-D, or leads × samples) in mV, ``fs`` (Hz), ``leads`` (names,
-    needed for 2-D signals) and optionally ``lead`` (the lead to classify; default MLII/II).
-    R peaks are detected on that lead, which is then band-passed (0.5–60 Hz), resampled to
-    250 Hz and cut into 301-sample windows, exactly as in the `siliconet-beats` stage.
+    needed for 2-D signals) and optionally ``lead`` (the lead to classify). Without ``lead``,
+    the training lead, MLII or II is used if present, else the record's first lead: a record
+    is scored on whichever lead it has, and the answer names it. R peaks are detected on that
+    lead, which is then band-passed (0.5–60 Hz), resampled to 250 Hz and cut into 301-sample
+    windows, exactly as in the `siliconet-beats` stage.
 Beats are normalised inside with the training set's mean and std. Output, one row per beat:
 ``row`` (input row), ``sample`` (R peak at the input's rate; -1 for beat rows),
-``probability_v`` and ``label`` ("N" or "V", P(V) >= the model's threshold). A recording in
-which no complete window is found yields no row.
+``probability_v``, ``label`` ("N" or "V", P(V) >= the model's threshold), ``lead`` (the lead
+classified), ``quality`` ("ok") and ``quality_detail``. An input row that gives no beat (bad
+values, too short, no complete window...) gets one row with sample -1, NaN ``probability_v``,
+an empty label and the ``quality`` code saying why; only a request with neither a ``beat`` nor
+a ``signal`` column is refused (400).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -28,16 +32,22 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, DataType, Schema
 from mlflow.types.schema import AnyType
 
-from ecglatent.tracking.pyfunc_input import bad_input, input_frame
-
-log = logging.getLogger(__name__)
+from ecglatent.tracking.pyfunc_input import bad_input, input_frame, set_serving_threads
 
 BUNDLE = "bundle"
 CLASSES = ("N", "V")
 DEFAULT_LEADS = ("MLII", "II")
 MIN_FS_HZ = 50.0
 MAX_FS_HZ = 20_000.0
-OUTPUT_COLUMNS = ("row", "sample", "probability_v", "label")
+OUTPUT_COLUMNS = ("row", "sample", "probability_v", "label", "lead", "quality", "quality_detail")
+
+
+class Unusable(ValueError):
+    """One input row that gives no beat: ``code`` is its quality, the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def save_bundle(
@@ -80,7 +90,7 @@ def signature() -> ModelSignature:
 
     Every column but ``fs`` is any-typed so one request may mix beat rows and recording rows
     (a typed array column rejects the NaN that a row of the other kind leaves in it);
-    :meth:`BeatClassifierModel.predict` checks each value and answers a bad one with a 400.
+    :meth:`BeatClassifierModel.predict` checks each value and answers a bad one with its quality.
     """
     inputs = Schema([
         ColSpec(AnyType(), "beat", required=False),
@@ -94,6 +104,9 @@ def signature() -> ModelSignature:
         ColSpec(DataType.long, "sample"),
         ColSpec(DataType.double, "probability_v"),
         ColSpec(DataType.string, "label"),
+        ColSpec(DataType.string, "lead"),
+        ColSpec(DataType.string, "quality"),
+        ColSpec(DataType.string, "quality_detail"),
     ])  # fmt: skip
     return ModelSignature(inputs=inputs, outputs=outputs)
 
@@ -116,6 +129,7 @@ class BeatClassifierModel(PythonModel):
     """Beats or raw recordings in; one N/V label and P(V) per beat out."""
 
     def load_context(self, context) -> None:
+        set_serving_threads()
         self.load_bundle(context.artifacts[BUNDLE])
 
     def load_bundle(self, path: str | Path) -> None:
@@ -148,30 +162,49 @@ class BeatClassifierModel(PythonModel):
                 "input needs a 'beat' column (301 samples at 250 Hz, mV) or a 'signal' column "
                 f"with 'fs' (and 'leads' for several leads); got {list(model_input.columns)}"
             )
+        parts: list[dict[str, Any]] = []
         windows: list[np.ndarray] = []
-        rows: list[np.ndarray] = []
-        samples: list[np.ndarray] = []
         for i, row in enumerate(model_input.to_dict("records")):
-            if not _missing(row.get("signal")):
-                w, peaks = self._record_windows(i, row)
-            elif not _missing(row.get("beat")):
-                w, peaks = self._beat_window(i, row["beat"]), np.array([-1])
-            else:
-                raise bad_input(f"row {i}: neither 'beat' nor 'signal' is given")
+            try:
+                if not _missing(row.get("signal")):
+                    w, peaks, lead = self._record_windows(row)
+                elif not _missing(row.get("beat")):
+                    w, peaks, lead = self._beat_window(row["beat"]), np.array([-1]), ""
+                else:
+                    raise Unusable("invalid_signal", "neither 'beat' nor 'signal' is given")
+            except Unusable as exc:
+                parts.append({"row": [i], "sample": [-1], "lead": [""], "quality": exc.code,
+                              "detail": str(exc), "n": 0})  # fmt: skip
+                continue
             windows.append(w)
-            rows.append(np.full(len(w), i, dtype=np.int64))
-            samples.append(peaks.astype(np.int64))
-        x = np.concatenate(windows)
-        if not len(x):
-            return pd.DataFrame({c: [] for c in OUTPUT_COLUMNS})
-        p_v = self._probability_v(x)
+            parts.append({"row": [i] * len(w), "sample": list(peaks), "lead": [lead] * len(w),
+                          "quality": "ok", "detail": "", "n": len(w)})  # fmt: skip
+        x = np.concatenate(windows) if windows else np.empty((0, self.n_samples))
+        p_v = self._probability_v(x) if len(x) else np.empty(0)
+        probs, labels, quality, detail = [], [], [], []
+        k = 0
+        for part in parts:
+            m = len(part["row"])
+            if part["n"]:
+                probs.append(p_v[k : k + m])
+                labels += list(np.where(p_v[k : k + m] >= self.threshold, CLASSES[1], CLASSES[0]))
+                k += m
+            else:
+                probs.append(np.full(m, np.nan))
+                labels += [""] * m
+            quality += [part["quality"]] * m
+            detail += [part["detail"]] * m
         return pd.DataFrame(
             {
-                "row": np.concatenate(rows),
-                "sample": np.concatenate(samples),
-                "probability_v": p_v,
-                "label": np.where(p_v >= self.threshold, CLASSES[1], CLASSES[0]),
-            }
+                "row": np.asarray([r for part in parts for r in part["row"]], dtype=np.int64),
+                "sample": np.asarray([s for part in parts for s in part["sample"]], dtype=np.int64),
+                "probability_v": np.concatenate(probs) if probs else np.empty(0),
+                "label": labels,
+                "lead": [name for part in parts for name in part["lead"]],
+                "quality": quality,
+                "quality_detail": detail,
+            },
+            columns=list(OUTPUT_COLUMNS),
         )
 
     def _probability_v(self, beats_mv: np.ndarray) -> np.ndarray:
@@ -180,50 +213,58 @@ class BeatClassifierModel(PythonModel):
         x = ((beats_mv - self.mean) / self.std).astype(np.float32)[:, None, :]
         return predict_proba(self.network, x)[:, 1].astype(np.float64)
 
-    def _beat_window(self, i: int, beat: Any) -> np.ndarray:
+    def _beat_window(self, beat: Any) -> np.ndarray:
         try:
             x = np.asarray(beat, dtype=np.float64)
         except (TypeError, ValueError):
-            raise bad_input(f"row {i}: beat must be a list of numbers") from None
+            raise Unusable("invalid_beat", "beat must be a list of numbers") from None
         if x.ndim == 2 and x.shape[0] == 1:
             x = x[0]
         if x.shape != (self.n_samples,):
-            raise bad_input(
-                f"row {i}: beat has shape {x.shape}, expected ({self.n_samples},): "
+            raise Unusable(
+                "invalid_beat",
+                f"beat has shape {x.shape}, expected ({self.n_samples},): "
                 f"{self.before / self.fs:g} s before to {(self.after - 1) / self.fs:g} s after "
-                f"the QRS at {self.fs:g} Hz"
+                f"the QRS at {self.fs:g} Hz",
             )
         if not np.isfinite(x).all():
-            raise bad_input(f"row {i}: beat contains NaN or infinite values")
+            raise Unusable("nan_or_inf", "beat contains NaN or infinite values")
         return x[None, :]
 
-    def _pick_lead(self, i: int, signal: np.ndarray, row: dict) -> np.ndarray:
+    def _pick_lead(self, signal: np.ndarray, row: dict) -> tuple[np.ndarray, str]:
+        """The lead to classify and its name: the one asked for, else a default, else the first."""
         from ecglatent.sources.leads import normalise_lead
 
         leads = row.get("leads")
         wanted = row.get("lead")
         if not _missing(wanted) and not isinstance(wanted, str):
-            raise bad_input(f"row {i}: 'lead' must be one lead name, got {wanted!r}")
+            raise Unusable("invalid_signal", f"'lead' must be one lead name, got {wanted!r}")
         if signal.ndim == 1:
-            return signal
+            name = leads[0] if isinstance(leads, list | tuple) and len(leads) == 1 else ""
+            return signal, str(name or (wanted if not _missing(wanted) else ""))
         if not _missing(leads) and (
             isinstance(leads, str) or not all(isinstance(n, str) for n in np.ravel(leads))
         ):
-            raise bad_input(f"row {i}: 'leads' must be a list of lead names, got {leads!r}")
+            raise Unusable("invalid_signal", f"'leads' must be a list of lead names, got {leads!r}")
         if _missing(leads) or len(leads) != signal.shape[0]:
-            raise bad_input(
-                f"row {i}: a {signal.shape[0]}-lead signal needs 'leads' with "
-                f"{signal.shape[0]} names (signal is leads × samples)"
+            raise Unusable(
+                "invalid_signal",
+                f"a {signal.shape[0]}-lead signal needs 'leads' with {signal.shape[0]} names "
+                "(signal is leads × samples)",
             )
         names = [normalise_lead(str(n)) or str(n) for n in leads]
-        candidates = [wanted] if not _missing(wanted) else list(self.default_leads)
-        for cand in candidates:
+        if not _missing(wanted):
+            norm = normalise_lead(str(wanted)) or str(wanted)
+            if norm not in names:
+                raise Unusable("missing_lead", f"lead {wanted} not among leads {list(leads)}")
+            return signal[names.index(norm)], str(leads[names.index(norm)])
+        for cand in self.default_leads:
             norm = normalise_lead(str(cand)) or str(cand)
             if norm in names:
-                return signal[names.index(norm)]
-        raise bad_input(f"row {i}: lead {candidates[0]} not among leads {list(leads)}")
+                return signal[names.index(norm)], str(leads[names.index(norm)])
+        return signal[0], str(leads[0])
 
-    def _record_windows(self, i: int, row: dict) -> tuple[np.ndarray, np.ndarray]:
+    def _record_windows(self, row: dict) -> tuple[np.ndarray, np.ndarray, str]:
         from ecglatent.datasets.single_lead import condition
         from ecglatent.signal.beats import extract_beats
         from ecglatent.signal.rpeaks import detect_rpeaks
@@ -231,31 +272,37 @@ class BeatClassifierModel(PythonModel):
         try:
             signal = np.asarray(row["signal"], dtype=np.float64)
         except (TypeError, ValueError):
-            raise bad_input(
-                f"row {i}: signal must be a list (or leads × samples lists) of numbers"
+            raise Unusable(
+                "invalid_signal", "signal must be a list (or leads × samples lists) of numbers"
             ) from None
         if signal.ndim not in (1, 2):
-            raise bad_input(
-                f"row {i}: signal must be 1-D or leads × samples, got shape {signal.shape}"
+            raise Unusable(
+                "invalid_signal", f"signal must be 1-D or leads × samples, got shape {signal.shape}"
             )
         fs = row.get("fs")
         if _missing(fs):
-            raise bad_input(f"row {i}: a signal needs its sampling rate 'fs' (Hz)")
+            raise Unusable("implausible_fs", "a signal needs its sampling rate 'fs' (Hz)")
         fs = float(fs)
         if not MIN_FS_HZ <= fs <= MAX_FS_HZ:
-            raise bad_input(f"row {i}: fs {fs} Hz is not a plausible ECG sampling rate")
-        x = self._pick_lead(i, signal, row)
+            raise Unusable("implausible_fs", f"fs {fs} Hz is not a plausible ECG sampling rate")
+        x, lead = self._pick_lead(signal, row)
         min_s = self.n_samples / self.fs
         if len(x) / fs < min_s:
-            raise bad_input(
-                f"row {i}: signal is {len(x) / fs:.2f} s; one beat window needs {min_s:.1f} s"
+            raise Unusable(
+                "too_short", f"signal is {len(x) / fs:.2f} s; one beat window needs {min_s:.1f} s"
             )
         if not np.isfinite(x).all():
-            raise bad_input(f"row {i}: signal contains NaN or infinite values")
+            raise Unusable("nan_or_inf", f"lead {lead}: signal contains NaN or infinite values")
+        if np.ptp(x) == 0:
+            raise Unusable("flat_lead", f"lead {lead} is flat: lead off or missing")
         peaks = detect_rpeaks(x, fs, self.detector)
         conditioned = condition(x[None, :], fs, self.fs, self.band)
         at_fs = np.round(peaks * (self.fs / fs)).astype(np.int64)
         w, ok = extract_beats(conditioned, at_fs, self.before, self.after)
         if not len(ok):
-            log.warning("row %d: no complete %d-sample beat window", i, self.n_samples)
-        return w[:, 0, :], peaks[ok]
+            raise Unusable(
+                "too_few_beats",
+                f"no complete {self.n_samples}-sample beat window around "
+                f"{len(peaks)} detected R peak(s) in lead {lead}",
+            )
+        return w[:, 0, :], peaks[ok], lead

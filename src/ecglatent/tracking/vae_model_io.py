@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
-from mlflow.types.schema import Array
+from mlflow.types.schema import AnyType, Array
 
 from ecglatent.config import Params
 from ecglatent.datasets.arrays import BeatArrays
@@ -20,12 +20,19 @@ EXAMPLE_FS = 100.0  # the example is shipped at 100 Hz: 10 s × 12 leads stays s
 
 
 def signature_for(mode: str, latent_dim: int) -> ModelSignature:
-    """Input columns per mode, output columns, and the ``reconstruction`` flag as a param."""
+    """Input columns per mode, output columns, and the ``reconstruction`` flag as a param.
+
+    ``signal`` and ``leads`` are any-typed: MLflow's element-wise enforcement of a nested
+    double array costs more than the whole preprocessing of a 12 × 5000 recording (twice: at
+    parsing and at predict), and a bad value there must cost one row, not the request. The
+    model checks each recording itself and answers a bad one with its ``quality``.
+    """
     if mode == "record":
         inputs = Schema([
-            ColSpec(Array(Array(DataType.double)), "signal"),
+            ColSpec(AnyType(), "signal"),
             ColSpec(DataType.double, "fs"),
-            ColSpec(Array(DataType.string), "leads"),
+            ColSpec(AnyType(), "leads"),
+            ColSpec(AnyType(), "id", required=False),
         ])  # fmt: skip
     else:
         inputs = Schema([
@@ -40,6 +47,8 @@ def signature_for(mode: str, latent_dim: int) -> ModelSignature:
             ColSpec(DataType.double, "rr_std_s"),
             ColSpec(DataType.long, "n_beats"),
             ColSpec(DataType.string, "quality"),
+            ColSpec(DataType.string, "quality_detail"),
+            ColSpec(DataType.string, "extra_leads"),
         ]  # fmt: skip
     )
     params = ParamSchema([ParamSpec("reconstruction", DataType.boolean, False)])

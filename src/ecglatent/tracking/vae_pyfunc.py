@@ -2,13 +2,17 @@
 
 Two input modes, chosen by the columns of the request:
   * recordings (record-level models, PTB-XL): ``signal`` (leads × samples, mV), ``fs`` (Hz),
-    ``leads`` (names) — preprocessed exactly as in the `beats` stage;
+    ``leads`` (names in any common spelling; leads beyond the standard 12 are allowed and
+    named in ``extra_leads``) — preprocessed exactly as in the `beats` stage;
   * beats (single-beat models, MIT-BIH): ``beat`` (leads × T at the model's rate) and ``rr``
     (the two RR features, seconds).
-Output, one row per input: ``latent_0..`` (means), ``probability`` (the evaluate stage's
-logistic-regression probe on latents + RR), ``rr_mean_s``/``rr_std_s``, ``n_beats``,
-``quality`` ("ok" or the reason the recording could not be scored) and optionally
-``reconstruction`` (the decoded median beat).
+An optional ``id`` column is echoed back. Output, exactly one row per input row, in order:
+``latent_0..`` (means), ``probability`` (the evaluate stage's logistic-regression probe on
+latents + RR), ``rr_mean_s``/``rr_std_s``, ``n_beats``, ``quality`` ("ok", or a code saying why
+the row could not be scored: see :mod:`ecglatent.signal.preprocess`), ``quality_detail`` (the
+reason in words), ``extra_leads`` (comma-separated) and optionally ``reconstruction``. A row
+that cannot be scored has NaN scores, never zeros. Only a malformed request (no usable columns)
+is refused with a 400.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ from mlflow.pyfunc import PythonModel
 from ecglatent.config import PreprocessConfig
 from ecglatent.evaluation.probes import probe_latents
 from ecglatent.models.registry import rebuild_vae
-from ecglatent.tracking.pyfunc_input import bad_input, input_frame
+from ecglatent.tracking.pyfunc_input import bad_input, input_frame, set_serving_threads
 from ecglatent.training.normalise import Normaliser
 
 BUNDLE = "bundle"
 PROBE = "probe"
-MIN_RECORDING_S = 8.0
+INVALID_BEAT = "invalid_beat"
 
 
 def save_bundle(path: Path, model, normaliser: Normaliser, preprocess: PreprocessConfig,
@@ -63,6 +67,7 @@ class VAEFeatureModel(PythonModel):
     """Raw recording (or beat) in; latent features, probability, RR and quality out."""
 
     def load_context(self, context) -> None:
+        set_serving_threads()
         bundle = torch.load(context.artifacts[BUNDLE], map_location="cpu", weights_only=False)
         self.network = load_network(bundle)
         self.normaliser = Normaliser.from_dict(bundle["normaliser"])
@@ -82,13 +87,17 @@ class VAEFeatureModel(PythonModel):
         model_input = input_frame(model_input)
         with_recon = bool((params or {}).get("reconstruction", False))
         if "signal" in model_input.columns:
-            return self._predict_recordings(model_input, with_recon)
-        if "beat" in model_input.columns:
-            return self._predict_beats(model_input, with_recon)
-        raise bad_input(
-            f"input needs columns signal, fs, leads (recordings) or beat, rr (beats); got "
-            f"{list(model_input.columns)}"
-        )
+            out = self._predict_recordings(model_input, with_recon)
+        elif "beat" in model_input.columns:
+            out = self._predict_beats(model_input, with_recon)
+        else:
+            raise bad_input(
+                f"input needs columns signal, fs, leads (recordings) or beat, rr (beats); got "
+                f"{list(model_input.columns)}"
+            )
+        if "id" in model_input.columns:
+            out.insert(0, "id", model_input["id"].to_numpy())
+        return out
 
     def _features(self, beats: np.ndarray, rr: np.ndarray, with_recon: bool) -> pd.DataFrame:
         x = torch.as_tensor(self.normaliser.x(beats))
@@ -108,80 +117,93 @@ class VAEFeatureModel(PythonModel):
             ]
         return out
 
-    def _predict_beats(self, df: pd.DataFrame, with_recon: bool) -> pd.DataFrame:
-        expected = (self.network.n_leads, self.network.n_samples)
-        beats, rrs = [], []
-        for i, row in enumerate(df.itertuples(index=False)):
-            beat = np.asarray(row.beat, dtype=np.float64)
-            if beat.shape != expected:
-                raise bad_input(f"row {i}: beat has shape {beat.shape}, expected {expected}")
-            rr = np.asarray(getattr(row, "rr", [np.nan, np.nan]), dtype=np.float64)
-            if not np.isfinite(beat).all():
-                raise bad_input(f"row {i}: beat contains NaN or infinite values")
-            beats.append(beat)
-            rrs.append(rr)
-        out = self._features(np.stack(beats), np.stack(rrs), with_recon)
-        out["rr_mean_s"] = [r[0] for r in rrs]
-        out["rr_std_s"] = [r[1] for r in rrs]
-        out["n_beats"] = 1
-        out["quality"] = "ok"
+    def _answer(
+        self,
+        n: int,
+        good: list[int],
+        beats: list[np.ndarray],
+        rr: np.ndarray,
+        n_beats: list[int],
+        quality: list[str],
+        detail: list[str],
+        extra: list[str],
+        with_recon: bool,
+    ) -> pd.DataFrame:
+        """One row per input: scores where ``good``, NaN elsewhere, and the quality columns."""
+        cols = [f"latent_{i}" for i in range(self.network.latent_dim)] + ["probability"]
+        scores = np.full((n, len(cols)), np.nan)
+        recon: list[str | None] = [None] * n
+        if good:
+            feats = self._features(np.stack(beats), rr[good], with_recon)
+            scores[good] = feats[cols].to_numpy()
+            if with_recon:
+                for i, r in zip(good, feats["reconstruction"], strict=True):
+                    recon[i] = r
+        out = pd.DataFrame(scores, columns=cols)
+        if with_recon:
+            out["reconstruction"] = recon
+        out["rr_mean_s"] = rr[:, 0]
+        out["rr_std_s"] = rr[:, 1]
+        out["n_beats"] = np.asarray(n_beats, dtype=np.int64)
+        out["quality"] = quality
+        out["quality_detail"] = detail
+        out["extra_leads"] = extra
         return out
 
+    def _predict_beats(self, df: pd.DataFrame, with_recon: bool) -> pd.DataFrame:
+        from ecglatent.signal.preprocess import NAN_OR_INF, OK
+
+        expected = (self.network.n_leads, self.network.n_samples)
+        n = len(df)
+        rr = np.full((n, 2), np.nan)
+        rr_col = df["rr"].tolist() if "rr" in df.columns else [None] * n
+        good, beats, n_beats, quality, detail = [], [], [], [], []
+        for i, (value, rr_i) in enumerate(zip(df["beat"].tolist(), rr_col, strict=True)):
+            q, d = OK, ""
+            try:
+                beat = np.asarray(value, dtype=np.float64)
+                if rr_i is not None and not (isinstance(rr_i, float) and np.isnan(rr_i)):
+                    rr[i] = np.asarray(rr_i, dtype=np.float64).reshape(2)
+            except (TypeError, ValueError):
+                beat, q, d = None, INVALID_BEAT, "beat and rr must be arrays of numbers"
+            if q == OK and beat.shape != expected:
+                q, d = INVALID_BEAT, f"beat has shape {beat.shape}, expected {expected}"
+            elif q == OK and not np.isfinite(beat).all():
+                q, d = NAN_OR_INF, "beat contains NaN or infinite values"
+            if q == OK:
+                good.append(i)
+                beats.append(beat)
+            quality.append(q)
+            detail.append(d)
+            n_beats.append(int(q == OK))
+        return self._answer(n, good, beats, rr, n_beats, quality, detail, [""] * n, with_recon)
+
     def _predict_recordings(self, df: pd.DataFrame, with_recon: bool) -> pd.DataFrame:
-        from ecglatent.signal.preprocess import TooFewBeats, median_beat_features
-        from ecglatent.sources.leads import standard_order
+        from ecglatent.signal.preprocess import prepare_recordings
 
         for col in ("fs", "leads"):
             if col not in df.columns:
                 raise bad_input(f"recordings need a '{col}' column beside 'signal'")
-        medians, rrs, info = [], [], []
-        for i, row in enumerate(df.itertuples(index=False)):
-            try:
-                signal = np.asarray(row.signal, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise bad_input(
-                    f"row {i}: signal must be a leads × samples array of numbers"
-                ) from None
-            leads = list(row.leads)
-            fs = float(row.fs)
-            if signal.ndim != 2 or signal.shape[0] != len(leads):
-                raise bad_input(
-                    f"row {i}: signal shape {signal.shape} does not match {len(leads)} lead names (leads × samples)"
-                )
-            if not 50 <= fs <= 20000:
-                raise bad_input(f"row {i}: fs {fs} Hz is not a plausible ECG sampling rate")
-            if signal.shape[1] / fs < MIN_RECORDING_S:
-                raise bad_input(
-                    f"row {i}: recording is {signal.shape[1] / fs:.1f} s; at least {MIN_RECORDING_S:.0f} s needed"
-                )
-            if not np.isfinite(signal).all():
-                raise bad_input(f"row {i}: signal contains NaN or infinite values")
-            order = standard_order(leads)
-            if isinstance(order, str):
-                raise bad_input(f"row {i}: {order}")
-            try:
-                res = median_beat_features(signal[order], fs, self.target_fs, self.preprocess)
-            except TooFewBeats as exc:
-                medians.append(None)
-                rrs.append([np.nan, np.nan])
-                info.append((0, f"unusable: {exc}"))
-                continue
-            medians.append(res.median)
-            rrs.append([res.rr_mean_s, res.rr_std_s])
-            info.append((res.n_kept, "ok"))
-        good = [i for i, m in enumerate(medians) if m is not None]
-        n_latent = self.network.latent_dim
-        cols = [f"latent_{i}" for i in range(n_latent)] + ["probability"]
-        out = pd.DataFrame(np.nan, index=range(len(df)), columns=cols)
-        if with_recon:
-            out["reconstruction"] = None
-        if good:
-            feats = self._features(np.stack([medians[i] for i in good]),
-                                   np.asarray([rrs[i] for i in good]), with_recon)  # fmt: skip
-            for col in feats.columns:
-                out.loc[good, col] = feats[col].to_numpy()
-        out["rr_mean_s"] = [r[0] for r in rrs]
-        out["rr_std_s"] = [r[1] for r in rrs]
-        out["n_beats"] = [n for n, _ in info]
-        out["quality"] = [q for _, q in info]
-        return out
+        rows = list(
+            zip(df["signal"].tolist(), df["fs"].tolist(), df["leads"].tolist(), strict=True)
+        )
+        prepared = prepare_recordings(rows, self.target_fs, self.preprocess)
+        n = len(prepared)
+        rr = np.full((n, 2), np.nan)
+        good, beats = [], []
+        for i, p in enumerate(prepared):
+            if p.result is not None:
+                good.append(i)
+                beats.append(p.result.median)
+                rr[i] = (p.result.rr_mean_s, p.result.rr_std_s)
+        return self._answer(
+            n,
+            good,
+            beats,
+            rr,
+            [p.result.n_kept if p.result is not None else 0 for p in prepared],
+            [p.quality for p in prepared],
+            [p.detail for p in prepared],
+            [",".join(p.extra_leads) for p in prepared],
+            with_recon,
+        )

@@ -1,6 +1,7 @@
 """SiliconNet training: SimSiam pretraining on 12-lead beats and the N-vs-V downstream classifier.
 
-Data sit on the device as tensors and batches are index slices (no DataLoader). Both loops
+Data sit on the device as tensors and batches are index slices (no DataLoader); losses are
+summed on the device and read back once per epoch, never per step. Both loops
 stop early and hand back the model of their best validation epoch; nothing here ever sees the
 test set, so epoch and threshold are chosen on validation only.
 """
@@ -106,15 +107,17 @@ def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch: int = EVAL_BATCH)
 
 def _simsiam_val(model: SimSiam, v1: Tensor, v2: Tensor, batch: int) -> tuple[float, float]:
     model.eval()
-    total, n, zs = 0.0, 0, []
+    total, n, zs = None, 0, []
     with torch.no_grad():
         for start in range(0, len(v1), batch):
             p1, p2, z1, z2 = model(v1[start : start + batch], v2[start : start + batch])
             b = len(p1)
-            total += float(simsiam_loss(p1, p2, z1, z2)) * b
+            t = simsiam_loss(p1, p2, z1, z2).double() * b
+            total = t if total is None else total + t
             n += b
             zs.append(z1)
-    return total / max(n, 1), _z_std(torch.cat(zs)) if zs else float("nan")
+    mean = float(total) / max(n, 1) if total is not None else 0.0
+    return mean, _z_std(torch.cat(zs)) if zs else float("nan")
 
 
 def pretrain_simsiam(
@@ -162,19 +165,19 @@ def pretrain_simsiam(
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
-        total, n = 0.0, 0
+        total, n = torch.zeros((), dtype=torch.float64, device=dev), 0
         for idx in _batches(len(train), batch_size, gen):
             x1, x2 = sample_two_leads(train[idx.to(dev)], rng)
             loss = simsiam_loss(*model(x1, x2))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(idx)
+            total += loss.detach().double() * len(idx)
             n += len(idx)
         lr_now = opt.param_groups[0]["lr"]
         sched.step()
         val_loss, z_std = _simsiam_val(model, v1, v2, EVAL_BATCH)
-        row = {"epoch": float(epoch), "train_loss": total / max(n, 1), "val_loss": val_loss,
+        row = {"epoch": float(epoch), "train_loss": float(total) / max(n, 1), "val_loss": val_loss,
                "val_z_std": z_std, "lr": lr_now, "seconds": time.perf_counter() - t0}  # fmt: skip
         result.history.append(row)
         if on_epoch:
@@ -371,14 +374,14 @@ def train_classifier(
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
-        total, n = 0.0, 0
+        total, n = torch.zeros((), dtype=torch.float64, device=dev), 0
         for idx in _batches(len(xtr), batch_size, gen):
             idx = idx.to(dev)
             loss = F.cross_entropy(head(xtr[idx]), ytr[idx], weight=weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(idx)
+            total += loss.detach().double() * len(idx)
             n += len(idx)
         lrs = {g["name"]: g["lr"] for g in opt.param_groups}
         sched.step()
@@ -387,7 +390,7 @@ def train_classifier(
         val_loss = float(F.cross_entropy(logits, yva, weight=weight))
         p_pos = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
         m = beat_metrics(yva_np, (p_pos >= 0.5).astype(np.int64))
-        row = {"epoch": float(epoch), "train_loss": total / max(n, 1), "val_loss": val_loss,
+        row = {"epoch": float(epoch), "train_loss": float(total) / max(n, 1), "val_loss": val_loss,
                "val_f1": m.f1, "val_se": m.se, "val_ppv": m.ppv,
                "lr_embedding": lrs.get("embedding", 0.0), "lr_classifier": lrs["classifier"],
                "seconds": time.perf_counter() - t0}  # fmt: skip

@@ -1,0 +1,358 @@
+"""Training throughput of the β-VAE and SiliconNet on this CPU: the old code path against the new.
+
+For each model, samples/s of one training step (forward + backward + AdamW, gradient clipping
+for the β-VAE), FLOP per sample (``torch.utils.flop_counter``, forward + backward), achieved
+GFLOP/s, and a 2048² fp32 matmul measured in the same run as the machine's limit. Then one real
+epoch with validation of each DVC training stage on the real data, old and new. The old code
+is the frozen pre-change copy in ``benchmarks/_legacy/``.
+
+Step timings are the mean of the fastest quarter of the steps (robust to other jobs on the
+machine), with the median alongside; old and new alternate round by round.
+
+    python benchmarks/training_throughput.py [--threads 0] [--quick]
+
+writes benchmarks/results/training_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import mirror_dir, write_result  # noqa: E402
+from _legacy import siliconet as old_sil  # noqa: E402
+from _legacy import simsiam as old_simsiam  # noqa: E402
+from _legacy import small_vae as old_vae  # noqa: E402
+from _legacy import trainer as old_trainer  # noqa: E402
+
+from ecglatent.models import siliconet as new_sil  # noqa: E402
+from ecglatent.models import small_vae as new_vae  # noqa: E402
+from ecglatent.training import simsiam as new_simsiam  # noqa: E402
+from ecglatent.training import trainer as new_trainer  # noqa: E402
+from ecglatent.training.device import set_threads  # noqa: E402
+from ecglatent.training.losses import vae_loss  # noqa: E402
+
+
+def say(*a) -> None:
+    print(*a, flush=True)
+
+
+def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+# ------------------------------------------------------------------------------ training steps
+
+
+def vae_step(mod, leads: int, samples: int, batch: int):
+    torch.manual_seed(0)
+    model = mod.build_small_vae(leads, samples, 2, dropout=0.1).train()
+    opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=1e-4)
+    if mod is new_vae:
+        opt = new_trainer.make_adamw(model.parameters(), 1e-3, 1e-4)
+    x = torch.randn(batch, leads, samples)
+
+    def step():
+        terms = vae_loss(model(x), x, beta=4.0, gamma=0.0)
+        opt.zero_grad(set_to_none=True)
+        terms.total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    return step, model, (x,)
+
+
+def classifier_step(mod, batch: int):
+    torch.manual_seed(0)
+    model = mod.BeatClassifier().train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    x = torch.randn(batch, 1, new_sil.BEAT_SAMPLES)
+    y = torch.randint(0, 2, (batch,))
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step, model, (x,)
+
+
+def simsiam_step(mod, batch: int):
+    torch.manual_seed(0)
+    model = mod.SimSiam().train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    x1, x2 = torch.randn(batch, 1, 301), torch.randn(batch, 1, 301)
+
+    def step():
+        loss = new_simsiam.simsiam_loss(*model(x1, x2))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step, model, (x1, x2)
+
+
+def flop_per_sample(model, inputs, loss_fn, batch: int) -> float:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss_fn(model, inputs).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / batch
+
+
+def time_steps(steps: dict[str, callable], n: int) -> dict[str, dict[str, float]]:
+    """Per-step seconds, old and new alternating; the fastest quarter's mean and the median."""
+    for fn in steps.values():
+        fn()
+        fn()
+    times = {k: [] for k in steps}
+    for _ in range(n):
+        for k, fn in steps.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    out = {}
+    for k, ts in times.items():
+        ts = sorted(ts)
+        out[k] = {"best_quarter_s": float(np.mean(ts[: max(1, len(ts) // 4)])),
+                  "median_s": float(np.median(ts))}  # fmt: skip
+    return out
+
+
+def bench_steps(n_steps: int, matmul: float) -> list[dict]:
+    def vae_loss_fn(m, inp):
+        return vae_loss(m(inp[0]), inp[0], beta=4.0, gamma=0.0).total
+
+    def clf_loss_fn(m, inp):
+        return m(inp[0]).sum()
+
+    def sim_loss_fn(m, inp):
+        return new_simsiam.simsiam_loss(*m(*inp))
+
+    cases = [
+        ("small β-VAE 12×400 (PTB-XL), L=2", 32,
+         lambda mod: vae_step(mod, 12, 400, 32), (old_vae, new_vae), vae_loss_fn),
+        ("small β-VAE 2×288 (MIT-BIH), L=2", 32,
+         lambda mod: vae_step(mod, 2, 288, 32), (old_vae, new_vae), vae_loss_fn),
+        ("small β-VAE 2×288 (MIT-BIH), L=2", 128,
+         lambda mod: vae_step(mod, 2, 288, 128), (old_vae, new_vae), vae_loss_fn),
+        ("SiliconNet CNN 1×301", 256,
+         lambda mod: classifier_step(mod, 256), (old_sil, new_sil), clf_loss_fn),
+        ("SiliconNet CNN 1×301 (downstream batch)", 128,
+         lambda mod: classifier_step(mod, 128), (old_sil, new_sil), clf_loss_fn),
+        ("SimSiam step, two views", 64,
+         lambda mod: simsiam_step(mod, 64), (old_sil, new_sil), sim_loss_fn),
+    ]  # fmt: skip
+    rows = []
+    for name, batch, make, (old_mod, new_mod), loss_fn in cases:
+        say(f"[step] {name}, batch {batch} ...")
+        old_fn, old_model, inputs = make(old_mod)
+        new_fn, new_model, _ = make(new_mod)
+        flops = flop_per_sample(new_model, inputs, loss_fn, batch)
+        t = time_steps({"old": old_fn, "new": new_fn}, n_steps)
+        row = {"model": name, "batch": batch, "mflop_per_sample": flops / 1e6}
+        for k in ("old", "new"):
+            sps = batch / t[k]["best_quarter_s"]
+            row[f"{k}_samples_per_s"] = round(sps, 1)
+            row[f"{k}_samples_per_s_median"] = round(batch / t[k]["median_s"], 1)
+            row[f"{k}_gflops"] = round(sps * flops / 1e9, 1)
+            row[f"{k}_share_of_matmul"] = round(sps * flops / 1e9 / matmul, 3)
+        row["speedup"] = round(row["new_samples_per_s"] / row["old_samples_per_s"], 2)
+        say(f"    old {row['old_samples_per_s']:.0f}/s, new {row['new_samples_per_s']:.0f}/s "
+            f"({row['speedup']}×), {row['mflop_per_sample']:.1f} MFLOP/sample, "
+            f"new {row['new_gflops']} GFLOP/s = {row['new_share_of_matmul']:.0%} of matmul")  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------ end-to-end epochs
+
+
+def mitdb_ds1(root: Path, quick: bool):
+    from ecglatent.datasets.single_lead import mitdb_nv_beats, split_ds1
+    from ecglatent.sources import mitdb
+
+    recs = [r for r in mitdb.DS1 if r in set(mitdb.list_records(root))]
+    recs = recs[:6] if quick else recs
+    x, table = mitdb_nv_beats(root, recs, "MLII", fs=250.0, before_s=1.0, after_s=0.2,
+                              band=(0.5, 60.0))  # fmt: skip
+    y = table["label"].to_numpy(np.int64)
+    tr, va = split_ds1(y, 0.5, 42, None)
+    mean, std = float(x[tr].mean()), float(x[tr].std())
+    x = ((x - mean) / std).astype(np.float32)[:, None, :]
+    return x[tr], y[tr], x[va], y[va]
+
+
+def vae_data(root: Path, quick: bool):
+    """PTB-XL median beats (12×400) and MIT-BIH beats (2×288), via the beats stage's workers."""
+    from ecglatent.config import load_params
+    from ecglatent.pipeline import beats as bp
+    from ecglatent.sources import mitdb
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    cfg = params.preprocess
+    import pandas as pd
+
+    db = pd.read_csv(root / "ptb-xl" / "ptbxl_database.csv")
+    db = db.head(60 if quick else 500)
+    med = []
+    for row in db.itertuples():
+        path = str(root / "ptb-xl" / row.filename_hr)
+        r = bp._ptbxl_one((row.ecg_id, path, f"ptb-xl/{row.ecg_id}", cfg, 500))
+        if "median" in r:
+            med.append(r["median"])
+    ptb = np.stack(med).astype(np.float32)
+    recs = [r for r in mitdb.DS1 if r in set(mitdb.list_records(root / "mitdb"))][
+        : 3 if quick else 8
+    ]
+    wins, labels = [], []
+    for rec in recs:
+        r = bp._mitdb_one((rec, str(root / "mitdb" / rec), cfg, 360))
+        if "windows" in r:
+            wins.append(r["windows"])
+            labels.append((r["table"]["aami"] == "V").to_numpy(np.float32))
+    mit = np.concatenate(wins).astype(np.float32)
+    return ptb, mit, np.concatenate(labels)
+
+
+def _norm(x: np.ndarray) -> np.ndarray:
+    return ((x - x.mean()) / x.std()).astype(np.float32)
+
+
+def vae_epoch(tr_mod, vae_mod, x: np.ndarray, y: np.ndarray, phase: str, items: int,
+              val_items: int, tmp: Path) -> float:  # fmt: skip
+    n_val = min(val_items or len(x) // 5, len(x) // 5)
+    rr = np.zeros((len(x), 2), np.float32)
+    val = tr_mod.TensorSet.from_numpy(x[:n_val], rr[:n_val], y[:n_val], torch.device("cpu"))
+    train = tr_mod.TensorSet.from_numpy(x[n_val:], rr[n_val:], y[n_val:], torch.device("cpu"))
+    torch.manual_seed(0)
+    model = vae_mod.build_small_vae(x.shape[1], x.shape[2], 2,
+                                    latent_pred=None if phase == "pretrain" else 2, dropout=0.1)  # fmt: skip
+    spec = tr_mod.PhaseSpec(phase=phase, lr=1e-3, max_epochs=1, beta=4.0, gamma=5000.0,
+                            batch_size=32, max_train_items=items, balanced=phase != "pretrain")  # fmt: skip
+    ckpt = tmp / f"{phase}-{id(tr_mod)}.pt"
+    ckpt.unlink(missing_ok=True)
+    t = time.perf_counter()
+    tr_mod.fit_phase(model, train, val, spec, ckpt, seed=0, progress=False)
+    n = items or len(train)
+    return n / (time.perf_counter() - t)
+
+
+def bench_epochs(quick: bool) -> list[dict]:
+    import tempfile
+
+    root = mirror_dir()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        say("[epoch] building PTB-XL and MIT-BIH β-VAE beats ...")
+        ptb, mit, mit_y = vae_data(root, quick)
+        ptb_y = (np.arange(len(ptb)) % 2).astype(np.float32)  # labels only steer the sampler
+        cases = [
+            ("vae pretrain ptbxl", _norm(ptb), np.full(len(ptb), np.nan, np.float32),
+             "pretrain", 0, 0),
+            ("vae pretrain mitdb", _norm(mit), np.full(len(mit), np.nan, np.float32), "pretrain",
+             800 if quick else 4000, 400 if quick else 2000),
+            ("vae finetune ptbxl", _norm(ptb), ptb_y, "finetune", 0, 0),
+            ("vae finetune mitdb", _norm(mit), mit_y, "finetune", 800 if quick else 4000,
+             400 if quick else 2000),
+        ]  # fmt: skip
+        for name, x, y, phase, items, val_items in cases:
+            r = {"stage": name, "n_train": items or int(len(x) - min(len(x) // 5, len(x)))}
+            for k, (tm, vm) in {
+                "old": (old_trainer, old_vae),
+                "new": (new_trainer, new_vae),
+            }.items():
+                r[f"{k}_samples_per_s"] = round(
+                    vae_epoch(tm, vm, x, y, phase, items, val_items, tmp), 1
+                )
+            r["speedup"] = round(r["new_samples_per_s"] / r["old_samples_per_s"], 2)
+            say(f"    {name}: old {r['old_samples_per_s']}/s, new {r['new_samples_per_s']}/s")
+            rows.append(r)
+
+    say("[epoch] SimSiam pretrain on PTB-XL 12-lead beats ...")
+    import pandas as pd
+
+    from ecglatent.datasets.single_lead import ptbxl_multilead_beats
+
+    ids = pd.read_csv(root / "ptb-xl" / "ptbxl_database.csv")["ecg_id"].head(40 if quick else 300)
+    xb, _ = ptbxl_multilead_beats(root / "ptb-xl", list(ids), rate=500, fs=250.0, before_s=1.0,
+                                  after_s=0.2, band=(0.5, 60.0))  # fmt: skip
+    xb = _norm(xb)
+    n_tr = int(len(xb) * 0.8)
+    r = {"stage": "siliconet pretrain (SimSiam, batch 64)", "n_train": n_tr}
+    for k, (tm, mm) in {"old": (old_simsiam, old_sil), "new": (new_simsiam, new_sil)}.items():
+        torch.manual_seed(0)
+        t = time.perf_counter()
+        tm.pretrain_simsiam(mm.SimSiam(), xb[:n_tr], xb[n_tr:], batch_size=64, max_epochs=1,
+                            progress=False)  # fmt: skip
+        r[f"{k}_samples_per_s"] = round(n_tr / (time.perf_counter() - t), 1)
+    r["speedup"] = round(r["new_samples_per_s"] / r["old_samples_per_s"], 2)
+    say(f"    old {r['old_samples_per_s']}/s, new {r['new_samples_per_s']}/s")
+    rows.append(r)
+
+    say("[epoch] SiliconNet downstream, randinit, all DS1 (train + DS1 validation) ...")
+    xtr, ytr, xva, yva = mitdb_ds1(root / "mitdb", quick)
+    for batch in (128, 32):
+        r = {"stage": f"siliconet downstream randinit, batch {batch}, train + DS1 validation",
+             "n_train": len(xtr), "n_val": len(xva)}  # fmt: skip
+        for k, tm in {"old": old_simsiam, "new": new_simsiam}.items():
+            t = time.perf_counter()
+            tm.train_classifier("randinit", xtr, ytr, xva, yva, max_epochs=1, batch_size=batch,
+                                progress=False)  # fmt: skip
+            r[f"{k}_beats_per_s"] = round(len(xtr) / (time.perf_counter() - t), 1)
+        r["speedup"] = round(r["new_beats_per_s"] / r["old_beats_per_s"], 2)
+        say(f"    batch {batch}: old {r['old_beats_per_s']} beats/s, new {r['new_beats_per_s']}")
+        rows.append(r)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=0, help="0 = one per core")
+    ap.add_argument("--steps", type=int, default=24, help="timed steps per model and path")
+    ap.add_argument("--quick", action="store_true", help="few steps, small data (a smoke run)")
+    ap.add_argument("--no-epochs", action="store_true", help="training steps only")
+    ap.add_argument("--no-steps", action="store_true", help="end-to-end epochs only")
+    args = ap.parse_args()
+    set_threads(args.threads)
+    n_steps = 4 if args.quick else args.steps
+    say(f"threads {torch.get_num_threads()}, torch {torch.__version__}")
+    matmul = matmul_gflops()
+    say(f"[matmul] 2048² fp32: {matmul:.0f} GFLOP/s")
+    steps = [] if args.no_steps else bench_steps(n_steps, matmul)
+    epochs = [] if args.no_epochs else bench_epochs(args.quick)
+    matmul_end = matmul_gflops()
+    path = write_result("training_throughput", {
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "load_average": os.getloadavg(), "quick": args.quick, "steps_timed": n_steps,
+        "matmul_2048_fp32_gflops": round(max(matmul, matmul_end), 1),
+        "matmul_2048_fp32_gflops_start_end": [round(matmul, 1), round(matmul_end, 1)],
+        "training_step": steps, "epoch_end_to_end": epochs,
+        "gpu": "none: no GPU was lent to this task; the CUDA path is untested here",
+        "note": "step figures: mean of the fastest quarter of steps, old and new alternating "
+                "in the same process; old = benchmarks/_legacy (the pre-change code)",
+    })  # fmt: skip
+    say(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
