@@ -287,10 +287,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "split_task_probed_on_all_latents",
-        "pipeline/vae_evaluate.py",
-        "lp = model.latent_pred\n        ev = probe(",
-        "lp = None\n        ev = probe(",
-        (f"{T_GOLDEN}::test_reported_figures_equal_the_recomputed_ones",),
+        "evaluation/probes.py",
+        "    return mu[:, :latent_pred]",
+        "    return mu",
+        ("tests/evaluation/test_probes.py", f"{T_GOLDEN}::test_reported_figures_equal_the_recomputed_ones"),
         'split-task rows "2 (10)" probed on all L latents, not their L_pred',
     ),
     Mutation(
