@@ -39,7 +39,10 @@ def _neurokit_one(task: tuple[int, str, str, PreprocessConfig, float]) -> int:
     rec = to_standard_12(read_record(path, rid))
     clean = [nk.ecg_clean(lead, sampling_rate=int(rec.fs)) for lead in rec.signal]
     _, info = nk.ecg_peaks(clean[1], sampling_rate=int(rec.fs))
-    beats = nk.ecg_segment(clean[1], rpeaks=info["ECG_R_Peaks"], sampling_rate=int(rec.fs))
+    try:
+        beats = nk.ecg_segment(clean[1], rpeaks=info["ECG_R_Peaks"], sampling_rate=int(rec.fs))
+    except ValueError:  # neurokit2 cannot size its epochs when it finds too few peaks
+        return 0
     return len(beats)
 
 

@@ -51,6 +51,14 @@ class PreprocessConfig:
     autocorr_mean_threshold: float = 0.7
     autocorr_max_threshold: float = 0.85
     min_beats: int = 4
+    # How a record's filtered beats become its one beat: "mean" (the VAE paper) or "median".
+    beat_average: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.beat_average not in ("mean", "median"):
+            raise ConfigError(
+                f"params.yaml: preprocess.beat_average: {self.beat_average!r}; use 'mean' or 'median'"
+            )
     rpeak_detector: str = "ecglatent"
     mitdb_leads: tuple[str, ...] = ("MLII", "other")
     # Worker processes for the beats stage; 0 = one per CPU core.
@@ -68,11 +76,26 @@ class SplitConfig:
     positive_superclasses: tuple[str, ...] = ("MI",)
     positive_codes: tuple[str, ...] = ()
     min_likelihood: float = 0.0
-    test_fraction: float = 0.15
+    # PTB-XL replicates: outer cross-validation folds made of PTB-XL's own (patient-separated)
+    # strat_fold 1-10, so every record is a test record once.
+    outer_folds: int = 5
+    # inner CV folds of replicate 0's training part (for `ecglatent tune`)
     n_folds: int = 5
     val_fraction: float = 0.15
     mitdb_val_fraction: float = 0.2
     mitdb_positive_class: str = "V"
+    # MIT-BIH replicates: DS1/DS2 is fixed, so replicates differ by seed (init, sampling and
+    # the DS1 validation records).
+    mitdb_replicates: int = 5
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.outer_folds <= 10:
+            raise ConfigError(
+                f"params.yaml: split.outer_folds={self.outer_folds}; PTB-XL has 10 strat_folds, "
+                "so use 2-10 (5 in the paper)"
+            )
+        if self.mitdb_replicates < 1:
+            raise ConfigError("params.yaml: split.mitdb_replicates must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -124,6 +147,12 @@ class VAEConfig:
     amp: bool = False  # bf16 autocast on CUDA
     compile: bool = False  # torch.compile (pays 20-30 s up front)
     traversal_steps: int = 7
+    # record-level bootstrap resamples for MIT-BIH's naive-vs-specific test in each replicate
+    bootstrap_samples: int = 2000
+    # evaluate: train+val items the probes learn from, per dataset (random sample; 0 = all)
+    probe_max_items: dict[str, int] = field(default_factory=dict)
+    # evaluate: test items decoded for reconstruction MSE/correlation (random sample; 0 = all)
+    recon_max_items: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -225,8 +254,12 @@ class SiliconConfig:
     max_val_beats: int = 0
     # beats scored per DS2 set and per INCART lead, stratified by lead and class; 0 = all
     max_test_beats: int = 0
+    # a test lead gets its own F1 row only with at least this many V beats
+    min_v_beats: int = 20
     device: str = "auto"
     threads: int = 0
+    # torch threads for scoring in siliconet-evaluate (no training runs beside it); 0 = all cores
+    eval_threads: int = 0
     experiment: str = "ecglatent-siliconet"
     model_name: str = "ecg-beat-classifier"
 
@@ -318,10 +351,8 @@ def _validate(p: Params) -> None:
         raise ConfigError(
             f"params.yaml: preprocess.bandpass_hz must be [low, high] with low < high, got {[lo, hi]}"
         )
-    if not 0 < p.split.test_fraction < 1 or not 0 < p.split.val_fraction < 1:
-        raise ConfigError(
-            "params.yaml: split.test_fraction and split.val_fraction must lie in (0, 1)"
-        )
+    if not 0 < p.split.val_fraction < 1:
+        raise ConfigError("params.yaml: split.val_fraction must lie in (0, 1)")
     if p.data.subset < 0:
         raise ConfigError("params.yaml: data.subset must be 0 (all) or a positive count")
     for name, ft in p.vae.finetune_models.items():

@@ -12,6 +12,7 @@ from ecglatent.evaluation.beat_metrics import (
     beat_metrics,
     best_threshold,
     metrics_row,
+    pairwise_differences,
     per_lead_rows,
     siliconet_markdown,
     summarise,
@@ -92,15 +93,36 @@ def test_pairwise_wilcoxon_is_symmetric_with_empty_diagonal():
     assert np.allclose(pw.values, pw.values.T, equal_nan=True)
     assert np.isnan(np.diag(pw.values)).all()
     assert pw.loc["randfeatures", "randinit"] == pytest.approx(0.0625)
-    # Several leads: the unit is still the seed (leads of one seed share the model and the
-    # patients), so 5 seeds give 5 pairs of lead-averaged F1 and p can never go below 0.0625.
-    res = _results()
-    per_lead = wilcoxon_pairwise(res, ["DS2 V1", "DS2 V5"])
-    lead = res[res["eval"].isin(["DS2 V1", "DS2 V5"])]
+    # leads are averaged within each seed first: 5 seeds give 5 pairs, never seed × lead = 10
+    per_lead = wilcoxon_pairwise(_results(), ["DS2 V1", "DS2 V5"])
+    assert per_lead.loc["randfeatures", "randinit"] == pytest.approx(0.0625)
+    # the unit is the seed: the same p as Wilcoxon on the lead-averaged F1 of each seed
+    lead = _results()[_results()["eval"].isin(["DS2 V1", "DS2 V5"])]
     mean_f1 = lead.groupby(["config", "seed"])["f1"].mean()
     expected = stats.wilcoxon(mean_f1["randfeatures"], mean_f1["randinit"]).pvalue
     assert per_lead.loc["randfeatures", "randinit"] == pytest.approx(expected)
-    assert per_lead.loc["randfeatures", "randinit"] >= 0.0625
+
+
+def test_pairwise_differences_use_the_seed_as_the_unit():
+    res = _results()
+    d = pairwise_differences(res, ["DS2 V1", "DS2 V5"])
+    row = d[(d.a == "randfeatures") & (d.b == "randinit")].iloc[0]
+    assert row.n_seeds == 5
+    wide = res[res["eval"].isin(["DS2 V1", "DS2 V5"])].groupby(["config", "seed"])["f1"].mean()
+    diffs = (wide["randinit"] - wide["randfeatures"]).to_numpy()
+    assert row["diff"] == pytest.approx(diffs.mean())
+    half = stats.t.ppf(0.975, 4) * diffs.std(ddof=1) / np.sqrt(5)
+    assert (row.lo, row.hi) == pytest.approx((diffs.mean() - half, diffs.mean() + half))
+    assert row["diff"] > 0 and row.p_wilcoxon == pytest.approx(0.0625)
+
+
+def test_per_lead_rows_only_for_leads_with_enough_v_beats():
+    y = np.array([1] * 25 + [0] * 50 + [1] * 3 + [0] * 50)
+    leads = np.array(["V1"] * 75 + ["V5"] * 53)
+    rows = per_lead_rows("randinit", 0, y, y, leads, min_v_beats=20)
+    assert [r["eval"] for r in rows] == ["DS2 other", "DS2 V1"]  # V5 has 3 V beats: no row
+    rows = per_lead_rows("randinit", 0, y, y, leads)
+    assert [r["eval"] for r in rows] == ["DS2 other", "DS2 V1", "DS2 V5"]
 
 
 def test_markdown_has_the_papers_tables():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from ecglatent.evaluation.probes import evaluate_features, fit_logistic_probe
+from ecglatent.evaluation.probes import evaluate_features, fit_logistic_probe, probe_latents
 
 # A coarser grid than DEFAULT_CS keeps the tests fast where the grid itself is not under test.
 FAST_CS = tuple(np.logspace(-3, 3, 7))
@@ -118,3 +118,24 @@ def test_input_validation():
         fit_logistic_probe(Xtr, ytr, Xte[:, :3], yte)
     with pytest.raises(ValueError, match="minority"):
         fit_logistic_probe(Xtr, np.r_[np.ones(2, int), np.zeros(398, int)], Xte, yte)
+
+
+def test_validation_auroc_is_the_chosen_probes_inner_cv_and_ignores_test_labels():
+    Xtr, ytr, Xte, yte = _signal_data(seed=6)
+    groups = np.arange(len(ytr)) // 4  # four rows per "patient"
+    ev = evaluate_features(Xtr, ytr, Xte, yte, seed=0, Cs=FAST_CS, groups=groups)
+    assert ev.validation_auroc == ev.best.cv_auroc == max(ev.l1.cv_auroc, ev.l2.cv_auroc)
+    assert 0.85 < ev.validation_auroc < 1.0
+    flipped = evaluate_features(Xtr, ytr, Xte, 1 - yte, seed=0, Cs=FAST_CS, groups=groups)
+    assert flipped.validation_auroc == ev.validation_auroc
+    assert flipped.best.auroc.auc == pytest.approx(1 - ev.best.auroc.auc)
+
+
+def test_probe_latents_reads_the_prediction_latents_of_split_task_models():
+    mu = np.arange(30.0).reshape(3, 10)
+    np.testing.assert_array_equal(probe_latents(mu, 2), mu[:, :2])  # split task "2 (10)"
+    np.testing.assert_array_equal(probe_latents(mu, 10), mu)  # task specific
+    np.testing.assert_array_equal(probe_latents(mu, None), mu)  # task naive
+    np.testing.assert_array_equal(probe_latents(mu, 0), mu)
+    with pytest.raises(ValueError, match="outside 1..10"):
+        probe_latents(mu, 11)

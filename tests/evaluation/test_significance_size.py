@@ -5,7 +5,9 @@ The data look like ours: many beats from few patients (records), with a patient 
 every model shares, so beats of one patient are not independent. Two models (configurations)
 with the same distribution are compared across training seeds, the unit of the SiliconNet
 Wilcoxon test. A test that counted beats (or seed × lead pairs) as independent units would
-reject far more often than 5 % here; a record-level (cluster) test belongs beside this one.
+reject far more often than 5 % here. The record-level (cluster bootstrap and Obuchowski)
+AUROC tests of the β-VAE have their size test on simulated clustered nulls in
+tests/evaluation/test_clustered.py.
 """
 
 from __future__ import annotations

@@ -128,7 +128,8 @@ def tiny_params(work: Path, mirror: Path) -> Path:
              reports_dir=str(work / "reports"), seeds=list(SEEDS), configs=list(CONFIG_ORDER),
              max_pretrain_beats=0, max_train_beats=200, max_val_beats=150,
              max_test_beats=MAX_TEST_BEATS, device="cpu", threads=1, experiment=EXPERIMENT,
-             model_name=MODEL_NAME, pretrain_databases=["ptb-xl", "challenge-2021"])  # fmt: skip
+             model_name=MODEL_NAME, pretrain_databases=["ptb-xl", "challenge-2021"],
+             min_v_beats=0, eval_threads=1)  # fmt: skip
     s["pretrain"].update(max_epochs=2, batch_size=64)
     s["downstream"].update(max_epochs=2, frozen_max_epochs=0, batch_size=64)
     path = work / "params.yaml"
@@ -266,6 +267,7 @@ def test_report_has_the_five_configurations_and_per_lead_rows(silicon_run: Path)
                 "| INCART aVR |", "| Leads average |"):  # fmt: skip
         assert row in text, row
     assert "0.89–0.90" in text and "Wilcoxon" in text
+    assert "## What these numbers can and cannot show" in text and "22 records" in text
     results = pd.read_csv(silicon_run / "reports/siliconet_results.csv")
     per_model = results.groupby(["config", "seed"])["eval"].apply(set)
     assert len(per_model) == len(CONFIG_ORDER) * len(SEEDS)
@@ -281,6 +283,14 @@ def test_report_has_the_five_configurations_and_per_lead_rows(silicon_run: Path)
     for c in CONFIG_ORDER:
         f1 = ds2[ds2.config == c].f1
         assert metrics["configs"][c]["ds2_f1_median"] == pytest.approx(f1.median(), abs=1e-5)
+    # V beats per lead are reported; pairwise comparisons pair by seed only
+    v = metrics["v_beats_per_lead"]
+    assert v["DS2 MLII"] == int(ds2.tp.iloc[0] + ds2.fn.iloc[0])
+    assert {"DS2 V1", "DS2 V5"} <= set(v) and "V beats per test set and lead" in text
+    pair = metrics["pairwise"]["randinit-randfeatures"]
+    assert pair["n_seeds"] == len(SEEDS)
+    wide = ds2.pivot_table(index="seed", columns="config", values="f1")
+    assert pair["diff"] == pytest.approx((wide["randinit"] - wide["randfeatures"]).mean(), abs=1e-5)
 
 
 def _real_record(mirror: Path, record: str, seconds: float) -> tuple[dict, np.ndarray]:

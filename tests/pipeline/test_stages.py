@@ -176,11 +176,22 @@ def test_splits(pipeline_run):
         val = split[fold == "val"]
         trn = split[fold == "train"]
         assert not set(val.patient_id) & set(trn.patient_id)
+    # replicates: outer fold k (PTB-XL strat_fold pairs) is replicate k's test set
+    reps = [f"rep{k}" for k in range(5)]
+    assert ((split[reps] == "test").sum(axis=1) == 1).all()  # every record tested once
+    np.testing.assert_array_equal(split.outer_fold, (split.strat_fold - 1) // 2)
+    for k, col in enumerate(reps):
+        assert (split.loc[split[col] == "test", "outer_fold"] == k).all()
+        dev = split[split[col] != "test"]
+        assert not set(split.patient_id[split[col] == "test"]) & set(dev.patient_id)
+        assert not set(dev.patient_id[dev[col] == "val"]) & set(dev.patient_id[dev[col] == "train"])
     mit = pd.read_csv(work / "data/splits/mitdb.csv", dtype={"record": str}).set_index("record")
     assert mit.at["100", "role"] == "test"
     assert mit.at["106", "role"] in {"train", "val"}
+    assert {f"rep{k}" for k in range(5)} <= set(mit.columns)
     summary = json.loads((work / "data/splits/summary.json").read_text())
     assert summary["ptb-xl"]["task"] == "mi"
+    assert sum(summary["ptb-xl"]["n_test_per_fold"]) == len(split)
 
 
 def test_missing_mirror_is_a_clear_error(tmp_path, capsys):

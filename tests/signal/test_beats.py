@@ -77,3 +77,29 @@ def test_pre_post_rr():
     pre, post = pre_post_rr(np.array([0, 360, 900]), fs=360)
     np.testing.assert_allclose(pre, [np.nan, 1.0, 1.5])
     np.testing.assert_allclose(post, [1.0, 1.5, np.nan])
+
+
+def test_beat_average_mean_is_the_default_and_median_a_choice():
+    from ecglatent.config import PreprocessConfig
+    from ecglatent.errors import ConfigError
+
+    beats = np.stack([np.zeros((2, 4)), np.zeros((2, 4)), np.full((2, 4), 3.0)])
+    assert PreprocessConfig().beat_average == "mean"  # the VAE paper averages its beats
+    np.testing.assert_array_equal(median_beat(beats, "mean"), np.ones((2, 4)))
+    np.testing.assert_array_equal(median_beat(beats, "median"), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="unknown beat average"):
+        median_beat(beats, "mode")
+    with pytest.raises(ConfigError, match="beat_average"):
+        PreprocessConfig(beat_average="mode")
+
+
+def test_preprocessing_uses_the_configured_average():
+    from ecglatent.config import PreprocessConfig
+    from ecglatent.signal.preprocess import median_beat_features
+
+    ecg = synthetic_ecg(fs=500, duration_s=10, seed=4)
+    rng = np.random.default_rng(0)
+    sig = ecg.signal + rng.normal(0, 0.05, ecg.signal.shape)
+    mean = median_beat_features(sig, 500, 500, PreprocessConfig(beat_average="mean")).median
+    med = median_beat_features(sig, 500, 500, PreprocessConfig(beat_average="median")).median
+    assert mean.shape == med.shape and not np.allclose(mean, med)

@@ -100,3 +100,14 @@ def test_beats_rejects_and_caps(challenge, mirror):
     first = ct[ct["record"] == "training/georgia/g1/E00001"]["sample"].to_numpy()
     all_peaks = table.loc[mine, "sample"].to_numpy()
     assert first[0] == all_peaks[0] and first[-1] == all_peaks[-1]  # evenly spread, ends kept
+
+
+def test_incart_copy_never_enters_pretraining(challenge, mirror):
+    """The Challenge's st_petersburg_incart records are INCART's test signals: always left out."""
+    write_cinc_record(challenge / "training/st_petersburg_incart/g1", "I0001",
+                      _ptbxl(mirror, 5).signal, 500, STANDARD_12)  # fmt: skip
+    assert "training/st_petersburg_incart/g1/I0001" in cinc2021.list_records(challenge)
+    x, table = cinc2021.cinc_multilead_beats(challenge)
+    assert "st_petersburg_incart" not in set(table["source"])
+    assert table.attrs["excluded"] == ["training/st_petersburg_incart/g1/I0001"]
+    assert len(x) == len(table) and len(table) > 0

@@ -12,13 +12,14 @@ N_RECORDS = 60
 
 
 def tiny_params(work: Path, mirror: Path) -> Path:
-    """params.yaml for a 2-epoch run on the first PTB-XL records (NORM vs rest: enough positives)."""
+    """params.yaml for a 2-epoch run on the first PTB-XL records (NORM vs rest: enough positives),
+    2 replicates (outer folds)."""
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["data"].update(mirror=str(mirror), raw_dir=str(work / "data/raw"), databases=["ptb-xl"],
                      subset=N_RECORDS)  # fmt: skip
     p["preprocess"].update(out_dir=str(work / "data/beats"), n_jobs=2)
     p["split"].update(out_dir=str(work / "data/splits"), task_name="norm",
-                      positive_superclasses=["NORM"])  # fmt: skip
+                      positive_superclasses=["NORM"], outer_folds=2)  # fmt: skip
     v = p["vae"]
     v.update(datasets=["ptbxl"], models_dir=str(work / "models"), threads=1, patience=5)
     v["pretrain"]["max_epochs"] = 2

@@ -24,8 +24,8 @@ from tests.tracking.conftest import REPO
 
 SHOTS = REPO / "test-artifacts" / "mlflow-ui"
 EXPERIMENT = "ecglatent-vae-ptbxl-norm"
-RUN_NAMES = ("ptbxl/pretrain/L2", "ptbxl/pretrain/L4", "ptbxl/finetune/L2_specific",
-             "ptbxl/finetune/L4_split")  # fmt: skip
+RUN_NAMES = ("ptbxl/rep0/pretrain/L2", "ptbxl/rep0/pretrain/L4", "ptbxl/rep0/finetune/L2_specific",
+             "ptbxl/rep0/finetune/L4_split", "ptbxl/rep1/finetune/L2_specific")  # fmt: skip
 TIMEOUT_MS = 120_000  # a loaded 2-core CI machine renders the React app slowly
 
 
@@ -105,7 +105,7 @@ def test_experiment_lists_training_runs_and_a_run_shows_its_traversal_plot(
         _shot(page, "experiment-runs.png")
         assert "/runs" in page.url
 
-        page.get_by_role("link", name="ptbxl/finetune/L2_specific", exact=True).click()
+        page.get_by_role("link", name="ptbxl/rep0/finetune/L2_specific", exact=True).click()
         page.get_by_role("tab", name="Artifacts").click()
         plot = "traversal_L2_specific.png"
         if not page.get_by_text(plot, exact=True).is_visible():

@@ -52,14 +52,30 @@ def test_kl_zero_only_at_standard_normal() -> None:
     assert (kl_per_sample(torch.randn(4, 3), torch.randn(4, 3)) > 0).all()
 
 
-def test_reconstruction_sum_over_leads_time_mean_over_batch() -> None:
+def test_reconstruction_per_lead_sum_mean_over_batch() -> None:
+    """Summed over leads × time, divided by the number of leads (the paper's code: / 12)."""
     x = torch.zeros(2, 2, 3)
     x_hat = torch.zeros(2, 2, 3)
     x_hat[0, 0, 0] = 1.0  # sample 0: 1² + 2² = 5
     x_hat[0, 1, 2] = -2.0
     x_hat[1] = 3.0  # sample 1: 6 · 9 = 54
-    assert reconstruction_loss(x_hat, x).item() == pytest.approx((5.0 + 54.0) / 2)
+    assert reconstruction_loss(x_hat, x).item() == pytest.approx((5.0 + 54.0) / 2 / 2)
     assert mse_per_element(x_hat, x).item() == pytest.approx((5.0 + 54.0) / 12)
+
+
+def test_reconstruction_of_12_leads_matches_the_reference_code() -> None:
+    """The reference divides the summed squared error of a 12-lead beat by 12: the same error
+    on every lead costs one lead's error, for 12 leads as for 2."""
+    torch.manual_seed(0)
+    one_lead = torch.randn(4, 1, 400)
+    x12, x2 = torch.zeros(4, 12, 400), torch.zeros(4, 2, 400)
+    ref = ((one_lead.expand(4, 12, 400) - x12) ** 2).sum() / 12 / 4
+    assert reconstruction_loss(one_lead.expand(4, 12, 400), x12).item() == pytest.approx(
+        ref.item(), rel=1e-6
+    )
+    assert reconstruction_loss(one_lead.expand(4, 2, 400), x2).item() == pytest.approx(
+        ref.item(), rel=1e-6
+    )
 
 
 def test_reconstruction_refuses_shape_mismatch() -> None:
@@ -123,7 +139,7 @@ def test_total_is_recon_plus_beta_kl_plus_gamma_bce() -> None:
     y = torch.tensor([1.0, 0.0, float("nan"), 1.0])
     beta, gamma = 4.0, 500.0
     terms = vae_loss(out, x, y, beta=beta, gamma=gamma)
-    recon = ((out.x_hat - x) ** 2).sum(dim=(1, 2)).mean()
+    recon = ((out.x_hat - x) ** 2).sum(dim=(1, 2)).mean() / 2  # 2 leads
     kl = (-0.5 * (1 + out.logvar - out.mu**2 - out.logvar.exp())).sum(1).mean()
     idx = [0, 1, 3]
     bce = sum(bce_by_hand(out.logit[i].item(), y[i].item()) for i in idx) / 3
@@ -134,7 +150,7 @@ def test_total_is_recon_plus_beta_kl_plus_gamma_bce() -> None:
     assert terms.total.item() == pytest.approx(recon.item() + beta * kl.item() + gamma * bce, 1e-5)
     assert terms.kl_per_dim.shape == (3,)
     assert terms.kl_per_dim.sum().item() == pytest.approx(kl.item(), rel=1e-5)
-    assert terms.mse.item() == pytest.approx(recon.item() / 16, rel=1e-6)
+    assert terms.mse.item() == pytest.approx(recon.item() / 8, rel=1e-6)
     assert set(terms.as_floats()) == {"loss", "recon", "kl", "bce", "mse"}
 
 

@@ -107,11 +107,12 @@ def test_same_seed_same_result(tmp_path):
 
 
 def _val_loss_by_hand(model, val: TensorSet, beta: float, gamma: float) -> float:
-    """Validation loss recomputed here: Σ(x̂−x)² per item + β·KL + γ·BCE, item-weighted mean."""
+    """Validation loss recomputed here: Σ(x̂−x)² per item / number of leads (the reference
+    code's reduction) + β·KL + γ·BCE, item-weighted mean."""
     model.eval()
     with torch.no_grad():
         out = model(val.x, val.rr)
-        recon = (out.x_hat - val.x).pow(2).flatten(1).sum(1).mean()
+        recon = (out.x_hat - val.x).pow(2).flatten(1).sum(1).mean() / val.x.shape[1]
         kl = (-0.5 * (1 + out.logvar - out.mu.pow(2) - out.logvar.exp())).sum(1).mean()
         bce = torch.nn.functional.binary_cross_entropy_with_logits(out.logit.flatten(), val.y)
     return float(recon + beta * kl + gamma * bce)

@@ -132,12 +132,22 @@ def wait_mid_trial(proc: subprocess.Popen, storage: str, name: str,
     Returns the complete trials' values and the running trials.
     """
     deadline = time.monotonic() + STEP_TIMEOUT_S
+    # One storage (one connection pool) for the whole wait: opening one per poll leaves a pool
+    # behind each time, and PostgreSQL refuses clients past max_connections.
     rdb = open_storage(storage, TuneConfig(), heartbeat=False)
+    try:
+        return _poll_mid_trial(proc, rdb, name, running, deadline)
+    finally:
+        rdb.engine.dispose()
+
+
+def _poll_mid_trial(proc: subprocess.Popen, rdb, name: str, running: int, deadline: float):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the study ended before a worker could be killed"
         time.sleep(0.3)
         try:
-            trials = load_study(storage, name).get_trials(deepcopy=False)
+            trials = optuna.load_study(study_name=name, storage=rdb).get_trials(deepcopy=False)
         except KeyError:  # not created yet
             continue
         done = {t.number: t.values[0] for t in trials if t.state.name == "COMPLETE"}

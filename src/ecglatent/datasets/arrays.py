@@ -57,12 +57,17 @@ class BeatArrays:
                           self.fs, self.meta, self.fold_val)  # fmt: skip
 
 
-def load_dataset(name: str, params: Params) -> BeatArrays:
-    """Arrays of dataset ``name`` ('ptbxl' or 'mitdb') from the beats and split stages."""
+def load_dataset(name: str, params: Params, replicate: int | None = None) -> BeatArrays:
+    """Arrays of dataset ``name`` ('ptbxl' or 'mitdb') from the beats and split stages.
+
+    ``replicate`` k: the roles of replicate k (PTB-XL: outer fold k is the test set; MIT-BIH:
+    DS2, with replicate k's validation records). None: replicate 0 with PTB-XL's inner CV
+    folds (``fold_val``, for tuning).
+    """
     if name == "ptbxl":
-        return _ptbxl(params)
+        return _ptbxl(params, replicate)
     if name == "mitdb":
-        return _mitdb(params)
+        return _mitdb(params, replicate)
     raise EcglatentError(f"unknown dataset {name!r}; choose one of {list(DATASETS)}")
 
 
@@ -72,7 +77,15 @@ def _need(path: Path, stage: str) -> Path:
     return path
 
 
-def _ptbxl(params: Params) -> BeatArrays:
+def _replicate_column(split: pd.DataFrame, replicate: int, path: Path) -> str:
+    col = f"rep{replicate}"
+    if col not in split.columns:
+        n = sum(c.startswith("rep") for c in split.columns)
+        raise EcglatentError(f"{path} has {n} replicate(s), no {col}: run `dvc repro split`")
+    return col
+
+
+def _ptbxl(params: Params, replicate: int | None = None) -> BeatArrays:
     beats = BeatsLayout(Path(params.preprocess.out_dir))
     split_path = _need(Path(params.split.out_dir) / "ptb-xl.csv", "split")
     records = pd.read_csv(_need(beats.ptbxl_records, "beats"))
@@ -82,8 +95,12 @@ def _ptbxl(params: Params) -> BeatArrays:
     role = split["set"].to_numpy().astype(object)
     fold_cols = sorted(c for c in split.columns if c.startswith("fold"))
     fold_val = np.stack([split[c].fillna("").to_numpy() == "val" for c in fold_cols])
-    # Fold 0's validation set is the default; other folds come from with_fold(k).
-    role = np.where((role == "train") & fold_val[0], "val", role)
+    if replicate is not None:
+        role = split[_replicate_column(split, replicate, split_path)].to_numpy().astype(object)
+        fold_val = np.zeros((0, 0), bool)
+    else:
+        # Fold 0's validation set is the default; other folds come from with_fold(k).
+        role = np.where((role == "train") & fold_val[0], "val", role)
     rr = records[["rr_mean_s", "rr_std_s"]].to_numpy(np.float32)
     return BeatArrays(
         "ptbxl", x.astype(np.float32), rr, split["label"].to_numpy(np.float32), role,
@@ -93,13 +110,15 @@ def _ptbxl(params: Params) -> BeatArrays:
     )  # fmt: skip
 
 
-def _mitdb(params: Params) -> BeatArrays:
+def _mitdb(params: Params, replicate: int | None = None) -> BeatArrays:
     beats = BeatsLayout(Path(params.preprocess.out_dir))
     table = pd.read_csv(_need(beats.mitdb_beats, "beats"), dtype={"record": str},
                         keep_default_na=False, na_values={"pre_rr_s": [""], "post_rr_s": [""]})  # fmt: skip
     x = np.load(_need(beats.mitdb_windows, "beats"), mmap_mode="r")
-    roles = pd.read_csv(_need(Path(params.split.out_dir) / "mitdb.csv", "split"),
-                        dtype={"record": str}).set_index("record")["role"]  # fmt: skip
+    split_path = _need(Path(params.split.out_dir) / "mitdb.csv", "split")
+    split = pd.read_csv(split_path, dtype={"record": str}).set_index("record")
+    col = "role" if replicate is None else _replicate_column(split, replicate, split_path)
+    roles = split[col]
     # Only beats of the five AAMI classes are used; others ('Q'-less unknowns) are not labelled.
     keep = table["aami"].isin(["N", "S", "V", "F", "Q"]).to_numpy()
     table = table[keep].reset_index(drop=True)

@@ -1,4 +1,5 @@
-"""Feature evaluation: AUROC with CIs and the Hanley & McNeil test, logistic probes, baselines,
+"""Feature evaluation: AUROC with CIs and the Hanley & McNeil test, record-level (clustered)
+intervals and tests, replicate summaries, logistic probes, baselines,
 figures and result tables. numpy/scipy/sklearn/matplotlib only (no torch, MLflow, DVC, Optuna).
 """
 
@@ -11,17 +12,50 @@ from ecglatent.evaluation.auroc import (
     hm1983_area_correlation,
 )
 from ecglatent.evaluation.baselines import pca_features, reconstruction_metrics, sex_age_features
+from ecglatent.evaluation.clustered import (
+    ClusteredAucDiff,
+    ClusteredAuroc,
+    PairedTest,
+    auroc_difference,
+    cluster_bootstrap_auroc,
+    cluster_bootstrap_auroc_diff,
+    obuchowski_auroc_diff,
+    paired_replicate_test,
+)
 from ecglatent.evaluation.probes import (
     FeatureEvaluation,
     ProbeResult,
     evaluate_features,
     fit_logistic_probe,
+    probe_latents,
 )
-from ecglatent.evaluation.report import ResultRow, table1_markdown
+from ecglatent.evaluation.report import (
+    Comparison,
+    EvidenceScope,
+    ResultRow,
+    evidence_markdown,
+    row_metrics,
+    summarise_replicates,
+    table1_markdown,
+)
 
 __all__ = [
     "AucComparison",
     "AurocCI",
+    "ClusteredAucDiff",
+    "ClusteredAuroc",
+    "Comparison",
+    "EvidenceScope",
+    "PairedTest",
+    "auroc_difference",
+    "cluster_bootstrap_auroc",
+    "cluster_bootstrap_auroc_diff",
+    "evidence_markdown",
+    "obuchowski_auroc_diff",
+    "paired_replicate_test",
+    "probe_latents",
+    "row_metrics",
+    "summarise_replicates",
     "FeatureEvaluation",
     "ProbeResult",
     "ResultRow",

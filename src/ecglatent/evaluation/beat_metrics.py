@@ -122,19 +122,23 @@ def wilcoxon_p(a: Sequence[float], b: Sequence[float]) -> float:
     return float(stats.wilcoxon(x[ok], y[ok]).pvalue)
 
 
+def per_seed(results: pd.DataFrame, eval_name: str | Sequence[str], metric: str = "f1") -> pd.DataFrame:
+    """One value per (seed, config): the metric on ``eval_name``, or its mean over a list of
+    evals (e.g. every lead) within each seed, so the seed stays the unit of replication."""
+    evals = [eval_name] if isinstance(eval_name, str) else list(eval_name)
+    sub = results[results["eval"].isin(evals)]
+    return sub.pivot_table(index="seed", columns="config", values=metric, aggfunc="mean")
+
+
 def wilcoxon_pairwise(
     results: pd.DataFrame, eval_name: str | Sequence[str] = PRIMARY_EVAL, metric: str = "f1"
 ) -> pd.DataFrame:
-    """Square table of p-values between configs on ``eval_name`` rows.
+    """Square table of p-values between configs, paired by seed.
 
-    The seed is the statistical unit: with a list of evals (e.g. every lead) each config's
-    metric is first averaged over those evals per seed, so leads of one seed (the same model
-    on the same patients) are never counted as independent pairs. Configs missing a seed are
-    compared on the seeds they share.
+    A list of evals (e.g. every lead) is first averaged within each seed: leads of one seed
+    are not independent replicates. Configs missing a pair are compared on the seeds they share.
     """
-    evals = [eval_name] if isinstance(eval_name, str) else list(eval_name)
-    sub = results[results["eval"].isin(evals)]
-    wide = sub.pivot_table(index="seed", columns="config", values=metric, aggfunc="mean")
+    wide = per_seed(results, eval_name, metric)
     configs = _ordered(wide.columns)
     out = pd.DataFrame(np.nan, index=configs, columns=configs)
     for a, b in itertools.combinations(configs, 2):
@@ -142,6 +146,28 @@ def wilcoxon_pairwise(
         p = wilcoxon_p(pair[a].to_numpy(), pair[b].to_numpy())
         out.loc[a, b] = out.loc[b, a] = p
     return out
+
+
+def pairwise_differences(
+    results: pd.DataFrame, eval_name: str | Sequence[str] = PRIMARY_EVAL, metric: str = "f1"
+) -> pd.DataFrame:
+    """Each pair of configs (a, b): mean over seeds of b − a with a paired t 95% interval, and
+    the Wilcoxon signed-rank p; the seed is the unit (see :func:`per_seed`)."""
+    wide = per_seed(results, eval_name, metric)
+    configs = _ordered(wide.columns)
+    rows = []
+    for a, b in itertools.combinations(configs, 2):
+        pair = wide[[a, b]].dropna()
+        d = (pair[b] - pair[a]).to_numpy(np.float64)
+        n = len(d)
+        mean = float(d.mean()) if n else float("nan")
+        if n > 1 and d.std(ddof=1) > 0:
+            half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n))
+        else:
+            half = float("nan") if n < 2 else 0.0
+        rows.append({"a": a, "b": b, "n_seeds": n, "diff": mean, "lo": mean - half,
+                     "hi": mean + half, "p_wilcoxon": wilcoxon_p(pair[a], pair[b]) if n else float("nan")})  # fmt: skip
+    return pd.DataFrame(rows, columns=["a", "b", "n_seeds", "diff", "lo", "hi", "p_wilcoxon"])
 
 
 def metrics_row(config: str, seed: int, eval_name: str, m: BeatMetrics) -> dict[str, object]:
@@ -156,12 +182,19 @@ def per_lead_rows(
     y_pred: np.ndarray,
     leads: Sequence[str],
     prefix: str = "DS2",
+    min_v_beats: int = 0,
 ) -> list[dict[str, object]]:
-    """Rows for each lead name in ``leads`` (one per beat) and for all beats pooled (``other``)."""
+    """Rows for each lead name in ``leads`` (one per beat) and for all beats pooled (``other``).
+
+    A lead gets its own row only when it holds at least ``min_v_beats`` V beats: an F1 on a
+    handful of V beats is noise.
+    """
     y_true, y_pred, leads = np.asarray(y_true), np.asarray(y_pred), np.asarray(leads)
     rows = [metrics_row(config, seed, f"{prefix} other", beat_metrics(y_true, y_pred))]
     for lead in sorted(set(leads.tolist())):
         m = leads == lead
+        if int((y_true[m] == 1).sum()) < min_v_beats:
+            continue
         rows.append(
             metrics_row(config, seed, f"{prefix} {lead}", beat_metrics(y_true[m], y_pred[m]))
         )
@@ -250,7 +283,7 @@ def siliconet_markdown(
             s = summarise(per_seed.to_numpy())
             cells.append(f"{_fmt(s.mean)} ({_fmt(s.std)})")
         lines.append("| Leads average | " + " | ".join(cells) + " |")
-    for name, ev in [(primary, primary), ("leads-average F1 (paired by seed)", lead_evals)]:
+    for name, ev in [(primary, primary), ("per-lead F1 averaged within each seed", lead_evals)]:
         if not ev:
             continue
         pw = wilcoxon_pairwise(results, ev)
@@ -267,4 +300,16 @@ def siliconet_markdown(
                 + " | ".join("—" if a == b else _p(pw.loc[a, b]) for b in pw.columns)
                 + " |"
             )
+    diffs = pairwise_differences(results, primary)
+    if len(diffs):
+        lines += [
+            "",
+            f"### Pairwise differences on {primary}, seeds as the unit (F1 of b − F1 of a)",
+            "",
+            "| a | b | seeds | mean Δ F1 (95% CI) | Wilcoxon p |",
+            "|---|---|---|---|---|",
+        ]
+        for r in diffs.itertuples(index=False):
+            lines.append(f"| {r.a} | {r.b} | {r.n_seeds} | {_fmt(r.diff, 3)} "
+                         f"({_fmt(r.lo, 3)}, {_fmt(r.hi, 3)}) | {_p(r.p_wilcoxon)} |")  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -29,6 +29,7 @@ __all__ = [
     "ProbeResult",
     "evaluate_features",
     "fit_logistic_probe",
+    "probe_latents",
 ]
 
 Penalty = Literal["l1", "l2"]
@@ -88,6 +89,30 @@ class FeatureEvaluation:
     def best(self) -> ProbeResult:
         """The probe with the higher inner-CV AUROC (ties go to l2)."""
         return self.l1 if self.best_penalty == "l1" else self.l2
+
+    @property
+    def validation_auroc(self) -> float:
+        """The chosen probe's mean inner-CV AUROC on the training rows (patient-grouped folds
+        when groups were given): the score that may select models, C, penalty or aliases. It
+        is computed before the test rows are looked at and does not depend on them."""
+        return self.best.cv_auroc
+
+
+def probe_latents(mu: np.ndarray, latent_pred: int | None) -> np.ndarray:
+    """The latent means a probe reads: the first ``latent_pred`` for split-task models.
+
+    The paper's split-task row "2 (10)" probes the ``L_pred`` latents that were trained for
+    prediction (plus RR), not all ``L``; task-naive (``None``/0) and task-specific
+    (``latent_pred == L``) models are probed on every latent.
+    """
+    mu = np.asarray(mu)
+    if mu.ndim != 2:
+        raise ValueError(f"latent means must be 2-D (n, L), got shape {mu.shape}")
+    if not latent_pred:
+        return mu
+    if not 1 <= latent_pred <= mu.shape[1]:
+        raise ValueError(f"latent_pred={latent_pred} outside 1..{mu.shape[1]} latents")
+    return mu[:, :latent_pred]
 
 
 def _check_xy(X: np.ndarray, y: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:

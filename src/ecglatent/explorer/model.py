@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from ecglatent.errors import EcglatentError
+from ecglatent.evaluation.probes import probe_latents
 from ecglatent.explorer.latents import ARTIFACT, LatentSummary
 from ecglatent.tracking.vae_pyfunc import VAEFeatureModel
 
@@ -106,7 +107,9 @@ class ExplorerModel:
                 extra = torch.as_tensor(rr, dtype=torch.float32) if self.network.n_extra else None
                 logit = self.network.predict_logit(zt, extra)
                 head = torch.sigmoid(logit).numpy().astype(np.float64)
-        prob = self.probe.predict_proba(np.hstack([zt.numpy().astype(np.float64), rr]))[:, 1]
+        # the probe reads a split-task model's L_pred latents only, as in `evaluate`
+        feats = probe_latents(zt.numpy().astype(np.float64), self.latent_pred)
+        prob = self.probe.predict_proba(np.hstack([feats, rr]))[:, 1]
         return [Decoded(beats[i], float(prob[i]), None if head is None else float(head[i]))
                 for i in range(len(z))]  # fmt: skip
 
@@ -145,7 +148,8 @@ class ExplorerModel:
         s = self.summary
         lo, hi = self.slider_ranges()
         ref = self.decode(s.train_mean)
-        test_prob = self.probe.predict_proba(np.hstack([s.test_z, s.test_rr]))[:, 1]
+        test_prob = self.probe.predict_proba(
+            np.hstack([probe_latents(s.test_z, self.latent_pred), s.test_rr]))[:, 1]  # fmt: skip
         return {
             "uri": self.uri,
             "mode": self.feature_model.mode,

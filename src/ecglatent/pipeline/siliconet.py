@@ -37,8 +37,14 @@ from ecglatent.datasets.single_lead import (
     split_ds1,
     stratified_subsample,
 )
+from ecglatent.datasets.splits import verify_beat_set_records
 from ecglatent.errors import EcglatentError
-from ecglatent.evaluation.beat_metrics import beat_metrics, metrics_row, per_lead_rows
+from ecglatent.evaluation.beat_metrics import (
+    beat_metrics,
+    metrics_row,
+    pairwise_differences,
+    per_lead_rows,
+)
 from ecglatent.models.siliconet import BeatClassifier, Predictor, Projector, SimSiam
 from ecglatent.pipeline import siliconet_report as report
 from ecglatent.pipeline.siliconet_data import (
@@ -86,8 +92,6 @@ def run_siliconet_beats(params: Params) -> dict[str, Any]:
     y = table["label"].to_numpy(np.int64)
     groups = table["record"].to_numpy() if cfg.split_by_record else None
     tr, va = split_ds1(y, cfg.ds1_val_fraction, params.seed, groups)
-    leaked = set(table["record"]) & set(mitdb.DS2)
-    assert not leaked, f"DS2 records {sorted(leaked)} in the training data"
     mean, std = fit_normaliser(x[tr])
     save_set(paths.mitdb / "ds1_train", x[tr], table.iloc[tr])
     save_set(paths.mitdb / "ds1_val", x[va], table.iloc[va])
@@ -101,6 +105,7 @@ def run_siliconet_beats(params: Params) -> dict[str, Any]:
         if lead != cfg.train_lead and len(tt):
             summary[ds2_name(lead)]["leads"] = tt.groupby("lead")["record"].nunique().to_dict()
     write_json(paths.example_record, _example_record(raw / "mitdb", test_records))
+    _verify_written_sets(paths, cfg.test_leads)
 
     pmean, pstd = _pretrain_beats(params, paths, rejects, summary)
     if (raw / incart.DATABASE).is_dir():
@@ -131,6 +136,18 @@ def run_siliconet_beats(params: Params) -> dict[str, Any]:
 def _window_kwargs(cfg: SiliconConfig) -> dict[str, Any]:
     return {"fs": cfg.fs, "before_s": cfg.before_s, "after_s": cfg.after_s,
             "band": tuple(cfg.bandpass_hz)}  # fmt: skip
+
+
+def _verify_written_sets(paths: SiliconPaths, leads) -> None:
+    """Leakage check on the beat files as written: DS1 sets from DS1 records only, DS2 sets from
+    DS2 only (raises LeakageError, which no `python -O` strips)."""
+    def records(stem: Path) -> set[str]:
+        csv = stem.with_name(stem.name + ".csv")
+        return set(pd.read_csv(csv, dtype={"record": str})["record"]) if csv.exists() else set()
+
+    dev = records(paths.mitdb / "ds1_train") | records(paths.mitdb / "ds1_val")
+    test = set().union(*[records(paths.mitdb / ds2_name(lead)) for lead in leads])
+    verify_beat_set_records(dev, test, mitdb.DS1, mitdb.DS2)
 
 
 def _mitdb_records(root: Path) -> tuple[list[str], list[str]]:
@@ -316,8 +333,7 @@ def run_siliconet_downstream(params: Params) -> pd.DataFrame:
     norm = read_json(paths.normaliser)["mitdb"]
     train = load_beat_set(paths.mitdb / "ds1_train", norm["mean"], norm["std"])
     val = load_beat_set(paths.mitdb / "ds1_val", norm["mean"], norm["std"])
-    used = set(train.table["record"]) | set(val.table["record"])
-    assert not used & set(mitdb.DS2), f"DS2 records {sorted(used & set(mitdb.DS2))} in DS1 sets"
+    _verify_written_sets(paths, cfg.test_leads)
     # One validation subset for every model, so validation F1 (which picks the champion)
     # compares like with like; the training subset changes with the seed.
     val_sub = stratified_subsample(val, cfg.max_val_beats, params.seed)
@@ -408,7 +424,7 @@ def run_siliconet_evaluate(params: Params) -> dict[str, Any]:
     """Score every downstream model on DS2 (and INCART); report, metrics, champion."""
     cfg = params.siliconet
     paths = SiliconPaths.of(params)
-    set_threads(cfg.threads)
+    set_threads(cfg.eval_threads)
     device = pick_device(cfg.device)
     if not paths.index.exists():
         raise EcglatentError(f"{paths.index} not found: run `ecglatent siliconet-downstream` first")
@@ -439,13 +455,45 @@ def run_siliconet_evaluate(params: Params) -> dict[str, Any]:
     results.to_csv(paths.results, index=False)
     champion = _champion(params, paths, index, results)
     context = report.ReportContext.build(params, paths, index, _set_sizes(test_sets), device)
-    paths.report.write_text(report.markdown(results, index, champion, context))
+    v_beats = v_beats_per_lead(test_sets)
+    paths.report.write_text(report.markdown(results, index, champion, context)
+                            + lead_note(v_beats, cfg.min_v_beats))  # fmt: skip
     metrics = report.metrics_json(results, index, champion, context)
+    metrics["v_beats_per_lead"] = v_beats
+    metrics["min_v_beats"] = cfg.min_v_beats
+    metrics["pairwise"] = {
+        f"{r.b}-{r.a}": {"diff": r.diff, "lo": r.lo, "hi": r.hi, "p_wilcoxon": r.p_wilcoxon,
+                         "n_seeds": int(r.n_seeds)}
+        for r in pairwise_differences(results, report.primary_eval(cfg)).itertuples(index=False)
+    }  # fmt: skip
     write_json(paths.metrics, metrics)
     with runs.run("siliconet/evaluate", {"n_models": len(index)}, {"stage": "siliconet_evaluate"}):
         report.log_summary(paths, metrics)
     log.info("siliconet-evaluate: wrote %s and %s", paths.report, paths.metrics)
     return metrics
+
+
+def v_beats_per_lead(test_sets: dict[str, tuple[BeatSet, np.ndarray | None]]) -> dict[str, int]:
+    """V beats per test set and, for multi-lead sets, per lead (e.g. "DS2 V1")."""
+    out: dict[str, int] = {}
+    for name, (beats, leads) in test_sets.items():
+        out[name] = int((beats.y == 1).sum())
+        if leads is not None:
+            prefix = name.split()[0]
+            for lead in sorted(set(leads.tolist())):
+                out[f"{prefix} {lead}"] = int((beats.y[leads == lead] == 1).sum())
+    return out
+
+
+def lead_note(v_beats: dict[str, int], min_v_beats: int) -> str:
+    """Markdown: how many V beats each test lead holds and which leads got no F1 row."""
+    cells = ", ".join(f"{k} {v}" for k, v in v_beats.items())
+    few = [k for k, v in v_beats.items() if v < min_v_beats and " " in k
+           and not k.endswith(" other")]  # fmt: skip
+    text = (f"\n### V beats per test set and lead\n\n{cells}. A lead gets its own F1 row only "
+            f"with at least {min_v_beats} V beats (`siliconet.min_v_beats`)")  # fmt: skip
+    text += f"; no row for {', '.join(few)}.\n" if few else ".\n"
+    return text
 
 
 def _set_sizes(test_sets: dict[str, tuple[BeatSet, np.ndarray | None]]) -> dict[str, int]:
@@ -529,7 +577,8 @@ def _eval_rows(params: Params, config: str, seed: int, set_name: str, y_true: np
     if leads is None:
         return [metrics_row(config, seed, set_name, beat_metrics(y_true, y_pred))]
     prefix = set_name.split()[0]  # "DS2 other" → per-lead rows "DS2 V1", ...; "INCART" → "INCART I"
-    return per_lead_rows(config, seed, y_true, y_pred, leads, prefix=prefix)
+    return per_lead_rows(config, seed, y_true, y_pred, leads, prefix=prefix,
+                         min_v_beats=params.siliconet.min_v_beats)  # fmt: skip
 
 
 # ================================================================================= champion

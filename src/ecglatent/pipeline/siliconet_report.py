@@ -159,8 +159,30 @@ def markdown(results: pd.DataFrame, index: pd.DataFrame, champion: dict[str, Any
               else ", not made `champion`: the current champion's validation F1 is at least as high.")
            if champion.get("version") else "Not registered (`tracking.register: false`).")
     )  # fmt: skip
+    lines += ["", "## What these numbers can and cannot show", ""]
+    lines += [f"- {n}" for n in limits(ctx)]
     lines += ["", "## Notes", ""] + [f"- {n}" for n in _notes(results, index, ctx)]
     return "\n".join(lines) + "\n"
+
+
+def limits(ctx: ReportContext, n_ds2_records: int = 22) -> list[str]:
+    """What the SiliconNet figures rest on (issue 12): units of uncertainty and their limits."""
+    n = len(ctx.seeds)
+    return [
+        f"Spreads (Q1–Q3) and paired tests are over {n} seed(s): they show how much training "
+        "randomness (initialisation, the seed's DS1 sample, batch order) moves DS2 F1. They do "
+        f"not cover the choice of patients: DS2 is {n_ds2_records} records (patients), and one "
+        "model's F1 pools the scored beats of those records, so the records with many V beats "
+        "weigh most.",
+        "A configuration that beats another across seeds does so on these patients; whether it "
+        "would on other patients, devices or leads is not tested here. No correction for the "
+        "number of pairwise comparisons.",
+        "DS1 validation beats come from the training patients (the paper's 50/50 beat split): "
+        "validation F1 ranks models for the champion but overstates DS2 performance.",
+        f"The paper trains on all DS1 beats with 10 seeds; this run uses {ctx.n_train} training "
+        f"beats per model and {n} seed(s), so a gap to the paper mixes training size and "
+        "budget with the method itself.",
+    ]
 
 
 def _gap(g: float) -> str:
@@ -200,9 +222,10 @@ def _notes(results: pd.DataFrame, index: pd.DataFrame, ctx: ReportContext) -> li
     notes.append(f"Wilcoxon signed-rank tests pair configurations by seed ({n} pairs on DS2 "
                  f"{ctx.primary.split()[-1]}): with {n} pairs the smallest possible two-sided p "
                  f"is {_f(floor, 4)}"
-                 + (", so p < 0.05 needs at least 6 seeds (the GPU profile runs 10); the "
-                    "per-lead table averages the leads of each seed, so it has as many pairs."
-                    if floor >= 0.05 else "."))  # fmt: skip
+                 + (", so p < 0.05 needs at least 6 seeds (the GPU profile runs 10)"
+                    if floor >= 0.05 else "")
+                 + ". The per-lead test averages the leads within each seed first: the seed, "
+                   "not seed × lead, is the unit.")  # fmt: skip
     return notes
 
 

@@ -31,11 +31,23 @@ class Prepared:
     device: torch.device
 
 
-def prepare(params: Params, dataset: str) -> Prepared:
-    """Load ``dataset``, fit the normaliser on its training part and move train/val to the device."""
+def replicates(params: Params, dataset: str) -> list[int]:
+    """Replicate numbers of ``dataset``: PTB-XL's outer folds, MIT-BIH's seeds."""
+    n = params.split.outer_folds if dataset == "ptbxl" else params.split.mitdb_replicates
+    return list(range(n))
+
+
+def replicate_seed(params: Params, replicate: int) -> int:
+    """The seed of replicate ``replicate`` (init, sampling, item caps): ``seed + replicate``."""
+    return params.seed + replicate
+
+
+def prepare(params: Params, dataset: str, replicate: int = 0) -> Prepared:
+    """Load ``dataset`` with replicate ``replicate``'s roles, fit the normaliser on its training
+    part and move train/val to the device."""
     set_threads(params.vae.threads)
     device = pick_device(params.vae.device)
-    data = load_dataset(dataset, params)
+    data = load_dataset(dataset, params, replicate)
     tr = data.role == "train"
     va = data.role == "val"
     if tr.sum() == 0 or va.sum() == 0:
@@ -44,18 +56,36 @@ def prepare(params: Params, dataset: str) -> Prepared:
     va_idx = np.flatnonzero(va)
     cap = params.vae.max_val_items.get(dataset, 0)
     if cap and len(va_idx) > cap:
-        va_idx = np.sort(np.random.default_rng(params.seed).choice(va_idx, cap, replace=False))
+        rng = np.random.default_rng(replicate_seed(params, replicate))
+        va_idx = np.sort(rng.choice(va_idx, cap, replace=False))
     tr_idx = np.flatnonzero(tr)
 
     def tensors(idx: np.ndarray) -> TensorSet:
         return TensorSet.from_numpy(norm.x(data.x[idx]), norm.rr(data.rr[idx]), data.y[idx], device)
 
-    log.info("%s: %d train, %d val items on %s", dataset, len(tr_idx), len(va_idx), device)
+    log.info("%s rep%d: %d train, %d val items on %s", dataset, replicate, len(tr_idx),
+             len(va_idx), device)  # fmt: skip
     return Prepared(data, norm, tensors(tr_idx), tensors(va_idx), device)
 
 
-def model_dir(params: Params, dataset: str, stage: str) -> Path:
-    return Path(params.vae.models_dir) / dataset / stage
+def model_dir(params: Params, dataset: str, stage: str, replicate: int = 0) -> Path:
+    """models/<dataset>/<stage>/rep<k>/: one folder per replicate (one DVC out per stage)."""
+    return Path(params.vae.models_dir) / dataset / stage / f"rep{replicate}"
+
+
+def curve_path(params: Params, dataset: str, stage: str, replicate: int, name: str) -> Path:
+    return (Path(params.tracking.reports_dir) / "curves" / dataset / stage / f"rep{replicate}"
+            / f"{name}.csv")  # fmt: skip
+
+
+NAIVE_SUFFIX = ".naive.pt"
+
+
+def naive_epochs(params: Params) -> int:
+    """Epoch cap of the task-naive control's continued pretraining: the same extra epochs the
+    task-specific model gets (head-only + end-to-end fine-tuning caps), so naive and specific
+    rows have equal training budgets."""
+    return params.vae.finetune_head.max_epochs + params.vae.finetune.max_epochs
 
 
 def save_model(path: Path, model: TaskVAE, normaliser: Normaliser, extra: dict[str, Any]) -> None:

@@ -108,7 +108,7 @@ def median_beats_batch(
         rr = rr_features(peaks, target_fs)
         out.append(
             MedianBeatResult(
-                median=median_beat(beats[keep]).astype(np.float32),
+                median=median_beat(beats[keep], cfg.beat_average).astype(np.float32),
                 fs=target_fs,
                 rr_mean_s=rr.mean_s,
                 rr_std_s=rr.std_s,

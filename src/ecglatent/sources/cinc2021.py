@@ -36,6 +36,9 @@ DOWNLOAD_HINT = (
 # The Challenge's shortest recordings (Georgia) last 5 s; PTB-XL's 8 s minimum would drop them.
 MIN_DURATION_S = 5.0
 TABLE_COLUMNS = ("record", "source", "sample")
+# Contributing databases never read: the Challenge's INCART copy holds the very signals the
+# SiliconNet evaluation tests on (INCART per lead), so pretraining on it would leak them.
+EXCLUDED_SOURCES: tuple[str, ...] = ("st_petersburg_incart",)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,8 @@ def cinc_multilead_beats(
     Preprocessed like the PTB-XL pretraining beats. ``max_beats_per_record`` > 0 keeps that
     many evenly spaced beats of a long record (INCART's 30-min records would otherwise hold
     ~2,000 each); ``skip_sources`` leaves out contributing databases that are already in the
-    corpus (e.g. ``ptb-xl``). Table columns: record, source, sample (at ``fs``). Records
+    corpus (e.g. ``ptb-xl``); the sources of ``EXCLUDED_SOURCES`` are always left out and
+    their records listed in ``table.attrs["excluded"]``. Table columns: record, source, sample (at ``fs``). Records
     that cannot be read or fail the quality check are skipped and listed in
     ``table.attrs["rejects"]``.
     """
@@ -118,13 +122,16 @@ def cinc_multilead_beats(
     root = Path(root)
     records = list_records(root) if records is None else list(records)
     before, after = window_samples(fs, before_s, after_s)
-    skip = set(skip_sources)
+    skip = set(skip_sources) | set(EXCLUDED_SOURCES)
+    excluded: list[str] = []
     beats: list[np.ndarray] = []
     rows: list[pd.DataFrame] = []
     rejects: dict[str, str] = {}
     for record in records:
         source = source_of(record)
         if source in skip:
+            if source in EXCLUDED_SOURCES:
+                excluded.append(record)
             continue
         try:
             rec = read_cinc(root, record)
@@ -139,4 +146,8 @@ def cinc_multilead_beats(
     x = np.concatenate(beats) if beats else np.empty((0, 12, before + after), np.float32)
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=TABLE_COLUMNS)
     table.attrs["rejects"] = rejects
+    table.attrs["excluded"] = excluded
+    if excluded:
+        log.info("%s: %d records of %s left out (test signals)", DATABASE, len(excluded),
+                 ", ".join(EXCLUDED_SOURCES))  # fmt: skip
     return x, table

@@ -1,16 +1,27 @@
-"""Model registry: names derived from params, and the `champion` alias rule."""
+"""Model registry: names derived from params, and the `champion` alias rule.
+
+The champion moves on a validation score only (issue 12, "evidence, not a draw"): a version's
+test score may be recorded as a tag for the reader, but nothing that saw test labels may decide
+the alias. :func:`register` refuses score names that say "test"; :func:`register_vae` scores a
+β-VAE probe by its inner patient-grouped cross-validation AUROC on train+val.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+if TYPE_CHECKING:
+    from ecglatent.evaluation.probes import FeatureEvaluation
+
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
-SCORE_TAG = "test_auroc"  # the β-VAE models' score; other models name their own
+SCORE_TAG = "val_cv_auroc"  # the β-VAE models' score; other models name their own
+TEST_TAG = "test_auroc"  # reported beside it, never compared
 SCORE_METRIC_TAG = "score_metric"  # names the tag that holds a version's score
 
 
@@ -31,8 +42,14 @@ def register(
 
     The score is kept as the version tag ``score_name`` (``score_metric`` says which tag that
     is), so later comparisons need no access to the old run. Returns (version,
-    became_champion).
+    became_champion). ``score`` must come from validation data: a ``score_name`` that starts
+    with "test" is refused.
     """
+    if score_name.lower().startswith("test"):
+        raise ValueError(
+            f"score_name {score_name!r}: the champion alias may move on validation scores only; "
+            "record test metrics as tags instead"
+        )
     client = MlflowClient()
     describe(client, name, description or default_description(name, score_name))
     mv = mlflow.register_model(model_uri, name)
@@ -55,7 +72,8 @@ def default_description(name: str, score_name: str = SCORE_TAG) -> str:
     """What the registry page says about ``name`` when its caller gives no description."""
     return (
         f"{name}: an ecglatent model. Each version carries its "
-        f"test score in the version tag `{score_name}`; the `{CHAMPION}` alias points at the "
+        f"validation score in the version tag `{score_name}` (a test score, where recorded, is "
+        f"only a tag); the `{CHAMPION}` alias points at the "
         f"best-scoring version. Serve it with `mlflow models serve -m "
         f"models:/{name}@{CHAMPION} --env-manager local`."
     )
@@ -86,3 +104,23 @@ def champion_score(name: str, score_name: str = SCORE_TAG) -> float | None:
         return None
     value = mv.tags.get(score_name)
     return float(value) if value is not None else None
+
+
+def register_vae(
+    model_uri: str,
+    name: str,
+    ev: FeatureEvaluation,
+    tags: dict[str, str] | None = None,
+    validation_auroc: float | None = None,
+) -> tuple[str, bool]:
+    """Register a β-VAE + probe; the champion rule reads validation AUROCs only.
+
+    The validation score is the chosen probe's inner patient-grouped CV AUROC on train+val
+    (:attr:`~ecglatent.evaluation.probes.FeatureEvaluation.validation_auroc`), or
+    ``validation_auroc`` when given (the evaluate stage passes the mean of that score over a
+    model's replicates); the test AUROC of ``ev`` is kept as the ``test_auroc`` tag so the
+    registry shows it, and takes no part in the rule.
+    """
+    reported = {TEST_TAG: f"{ev.best.auroc.auc:.6f}", **(tags or {})}
+    score = ev.validation_auroc if validation_auroc is None else validation_auroc
+    return register(model_uri, name, float(score), reported, score_name=SCORE_TAG)

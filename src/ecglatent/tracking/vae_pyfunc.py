@@ -30,6 +30,7 @@ import torch
 from mlflow.pyfunc import PythonModel
 
 from ecglatent.config import PreprocessConfig
+from ecglatent.evaluation.probes import probe_latents
 from ecglatent.models.registry import rebuild_vae
 from ecglatent.tracking.pyfunc_input import bad_input, input_frame, set_serving_threads
 from ecglatent.training.normalise import Normaliser
@@ -105,7 +106,9 @@ class VAEFeatureModel(PythonModel):
             mu, _ = self.network.encode(x)
             recon = self.network.decode(mu).numpy() if with_recon else None
         mu = mu.numpy().astype(np.float64)
-        feats = np.concatenate([mu, self.normaliser.rr(rr)], axis=1)
+        # the evaluate stage's probe reads a split-task model's L_pred latents only
+        lp = self.network.latent_pred
+        feats = np.concatenate([probe_latents(mu, lp), self.normaliser.rr(rr)], axis=1)
         # sklearn's own finiteness scan of every input costs more than the probe; one check here
         with sklearn.config_context(assume_finite=bool(np.isfinite(feats).all())):
             prob = self.probe.predict_proba(feats)[:, 1]

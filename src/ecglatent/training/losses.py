@@ -2,10 +2,13 @@
 
 Conventions (all terms are per-sample quantities averaged over the batch, so they do not
 change with the batch size and β, γ keep their meaning):
-  * reconstruction: squared error summed over leads × time for each sample, then averaged
-    over the batch. This is the Gaussian log-likelihood up to constants, which is what makes β
-    comparable to the β-VAE literature; per-element MSE (= reconstruction / (leads·T)) is
-    reported separately for tables such as the paper's;
+  * reconstruction: squared error summed over leads × time for each sample, divided by the
+    number of leads, then averaged over the batch: the per-lead summed error, as in the paper's
+    reference code (which divides the summed error by its 12 leads), so that the paper's β = 4
+    and γ = 500 keep their weight. It treats a 2-lead × 288 MIT-BIH beat and a 12-lead × 400
+    PTB-XL beat alike: each term is one lead's summed error, whatever the number of leads.
+    Per-element MSE (= reconstruction / T) is reported separately for tables such as the
+    paper's;
   * KL: KL(N(μ, σ²) ‖ N(0, I)) summed over latents, averaged over the batch;
   * BCE: binary cross-entropy on logits, averaged over the *labelled* samples only (labels may
     be NaN for unlabelled samples); 0 when no sample is labelled.
@@ -56,9 +59,11 @@ def _check_same_shape(x_hat: Tensor, x: Tensor) -> None:
 
 
 def reconstruction_loss(x_hat: Tensor, x: Tensor) -> Tensor:
-    """Squared error summed over all non-batch axes (leads × time), averaged over the batch."""
+    """Squared error summed over leads × time and divided by the number of leads (axis 1),
+    averaged over the batch: the paper's reference reduction (summed error / 12 leads)."""
     _check_same_shape(x_hat, x)
-    return (x_hat - x).pow(2).flatten(1).sum(dim=1).mean()
+    n_leads = x.shape[1] if x.dim() > 2 else 1
+    return (x_hat - x).pow(2).flatten(1).sum(dim=1).mean() / n_leads
 
 
 def mse_per_element(x_hat: Tensor, x: Tensor) -> Tensor:

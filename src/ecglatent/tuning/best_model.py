@@ -1,5 +1,8 @@
 """The best trial's model: retrained, probed on the test set, logged and registered.
 
+Registration competes on the probe's inner patient-grouped CV AUROC on train+val (as the
+evaluate stage does); the test AUROC is reported (metric and version tag), never compared.
+
 The trial's own fold models are not kept (a trial is a score, not a model). The best params
 are retrained on fold 0's train/val roles (the pipeline's default roles) with the study's
 epoch caps; the probe is fitted on train+val and scored on the untouched test set, as the
@@ -73,7 +76,8 @@ def retrain_and_register(params: Params, settings: Settings, study_name: str, tr
                                    groups=data.groups[dev][ok_dev])  # fmt: skip
         mse, corr = reconstruction_metrics(data.x[test], fd.norm.x_inverse(rec_te))
         b = ev.best
-        metrics = {"test_auroc": b.auroc.auc, "test_auroc_lo": b.auroc.lo,
+        metrics = {"val_cv_auroc": ev.validation_auroc, "test_auroc": b.auroc.auc,
+                   "test_auroc_lo": b.auroc.lo,
                    "test_auroc_hi": b.auroc.hi, "test_f1": b.f1_macro, "test_mse": mse,
                    "test_corr": corr}  # fmt: skip
         mlflow.log_metrics({f"best/{k}": float(v) for k, v in metrics.items()}, step=trial_number)
@@ -84,7 +88,8 @@ def retrain_and_register(params: Params, settings: Settings, study_name: str, tr
             name = registry.model_name(
                 params.tracking.model_prefix, dataset, task_of(params, dataset)
             )
-            version, champion = registry.register(info.model_uri, name, float(b.auroc.auc), {
+            # the validation (inner-CV) AUROC decides the alias; the test AUROC is a tag
+            version, champion = registry.register_vae(info.model_uri, name, ev, {
                 "model": f"tune/{study_name}/trial-{trial_number}", "dataset": dataset,
                 "optuna_study": study_name, "optuna_trial": str(trial_number),
                 "settings": str(settings.as_dict())})  # fmt: skip

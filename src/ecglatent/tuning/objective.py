@@ -34,7 +34,11 @@ from ecglatent.config import Params  # noqa: E402
 from ecglatent.datasets.arrays import BeatArrays  # noqa: E402
 from ecglatent.errors import EcglatentError  # noqa: E402
 from ecglatent.evaluation.baselines import reconstruction_metrics  # noqa: E402
-from ecglatent.evaluation.probes import FeatureEvaluation, evaluate_features  # noqa: E402
+from ecglatent.evaluation.probes import (  # noqa: E402
+    FeatureEvaluation,
+    evaluate_features,
+    probe_latents,
+)
 from ecglatent.models.registry import build_vae  # noqa: E402
 from ecglatent.models.small_vae import TaskVAE  # noqa: E402
 from ecglatent.tracking import runs  # noqa: E402
@@ -176,9 +180,12 @@ def head_auroc(model: TaskVAE, ts: TensorSet) -> float:
 
 
 def features(model: TaskVAE, ts: TensorSet) -> tuple[np.ndarray, np.ndarray]:
-    """Probe features (latent means + normalised RR) and reconstructions of ``ts``."""
+    """Probe features (latent means + normalised RR) and reconstructions of ``ts``.
+
+    Split-task models contribute their ``L_pred`` prediction latents only, as in `evaluate`.
+    """
     mu, rec = encode(model, ts)
-    return np.hstack([mu, ts.rr.cpu().numpy()]), rec
+    return np.hstack([probe_latents(mu, model.latent_pred), ts.rr.cpu().numpy()]), rec
 
 
 def score_fold(params: Params, model: TaskVAE, fd: FoldData) -> tuple[dict[str, float],
