@@ -106,9 +106,13 @@ class VAEFeatureModel(PythonModel):
             mu, _ = self.network.encode(x)
             recon = self.network.decode(mu).numpy() if with_recon else None
         mu = mu.numpy().astype(np.float64)
-        # the evaluate stage's probe reads a split-task model's L_pred latents only
+        # the evaluate stage's probe reads a split-task model's L_pred latents only; a probe
+        # fitted on every latent (models evaluated before that rule) still gets every latent
+        rr_feats = self.normaliser.rr(rr)
         lp = self.network.latent_pred
-        feats = np.concatenate([probe_latents(mu, lp), self.normaliser.rr(rr)], axis=1)
+        if getattr(self.probe, "n_features_in_", None) == mu.shape[1] + rr_feats.shape[1]:
+            lp = None
+        feats = np.concatenate([probe_latents(mu, lp), rr_feats], axis=1)
         # sklearn's own finiteness scan of every input costs more than the probe; one check here
         with sklearn.config_context(assume_finite=bool(np.isfinite(feats).all())):
             prob = self.probe.predict_proba(feats)[:, 1]
