@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 import torch
 from mlflow.pyfunc import PythonModel
 
@@ -86,36 +87,39 @@ class VAEFeatureModel(PythonModel):
     ) -> pd.DataFrame:
         model_input = input_frame(model_input)
         with_recon = bool((params or {}).get("reconstruction", False))
+        ids = model_input["id"].to_numpy() if "id" in model_input.columns else None
         if "signal" in model_input.columns:
-            out = self._predict_recordings(model_input, with_recon)
-        elif "beat" in model_input.columns:
-            out = self._predict_beats(model_input, with_recon)
-        else:
-            raise bad_input(
-                f"input needs columns signal, fs, leads (recordings) or beat, rr (beats); got "
-                f"{list(model_input.columns)}"
-            )
-        if "id" in model_input.columns:
-            out.insert(0, "id", model_input["id"].to_numpy())
-        return out
+            return self._predict_recordings(model_input, with_recon, ids)
+        if "beat" in model_input.columns:
+            return self._predict_beats(model_input, with_recon, ids)
+        raise bad_input(
+            f"input needs columns signal, fs, leads (recordings) or beat, rr (beats); got "
+            f"{list(model_input.columns)}"
+        )
 
-    def _features(self, beats: np.ndarray, rr: np.ndarray, with_recon: bool) -> pd.DataFrame:
+    def _features(
+        self, beats: np.ndarray, rr: np.ndarray, with_recon: bool
+    ) -> tuple[np.ndarray, list[str] | None]:
+        """(latent means and probability as one (n, L + 1) array, reconstructions as JSON)."""
         x = torch.as_tensor(self.normaliser.x(beats))
-        with torch.no_grad():
+        with torch.inference_mode():
             mu, _ = self.network.encode(x)
             recon = self.network.decode(mu).numpy() if with_recon else None
         mu = mu.numpy().astype(np.float64)
-        # the evaluate stage's probe reads a split-task model's L_pred latents only
+        # the evaluate stage's probe reads a split-task model's L_pred latents only; a probe
+        # fitted on every latent (models evaluated before that rule) still gets every latent
+        rr_feats = self.normaliser.rr(rr)
         lp = self.network.latent_pred
-        feats = np.concatenate([probe_latents(mu, lp), self.normaliser.rr(rr)], axis=1)
-        prob = self.probe.predict_proba(feats)[:, 1]
-        out = pd.DataFrame({f"latent_{i}": mu[:, i] for i in range(mu.shape[1])})
-        out["probability"] = prob
+        if getattr(self.probe, "n_features_in_", None) == mu.shape[1] + rr_feats.shape[1]:
+            lp = None
+        feats = np.concatenate([probe_latents(mu, lp), rr_feats], axis=1)
+        # sklearn's own finiteness scan of every input costs more than the probe; one check here
+        with sklearn.config_context(assume_finite=bool(np.isfinite(feats).all())):
+            prob = self.probe.predict_proba(feats)[:, 1]
+        texts = None
         if recon is not None:
-            out["reconstruction"] = [
-                json.dumps(np.round(self.normaliser.x_inverse(r), 5).tolist()) for r in recon
-            ]
-        return out
+            texts = [json.dumps(np.round(self.normaliser.x_inverse(r), 5).tolist()) for r in recon]
+        return np.column_stack([mu, prob]), texts
 
     def _answer(
         self,
@@ -128,29 +132,36 @@ class VAEFeatureModel(PythonModel):
         detail: list[str],
         extra: list[str],
         with_recon: bool,
+        ids: np.ndarray | None = None,
     ) -> pd.DataFrame:
-        """One row per input: scores where ``good``, NaN elsewhere, and the quality columns."""
-        cols = [f"latent_{i}" for i in range(self.network.latent_dim)] + ["probability"]
-        scores = np.full((n, len(cols)), np.nan)
+        """One row per input: scores where ``good``, NaN elsewhere, and the quality columns.
+
+        Built as one frame from whole columns: inserting columns one by one into a pandas
+        frame cost more than the network's pass on a one-record request.
+        """
+        latent_dim = self.network.latent_dim
+        scores = np.full((n, latent_dim + 1), np.nan)
         recon: list[str | None] = [None] * n
         if good:
-            feats = self._features(np.stack(beats), rr[good], with_recon)
-            scores[good] = feats[cols].to_numpy()
-            if with_recon:
-                for i, r in zip(good, feats["reconstruction"], strict=True):
-                    recon[i] = r
-        out = pd.DataFrame(scores, columns=cols)
+            scores[good], texts = self._features(np.stack(beats), rr[good], with_recon)
+            for i, r in zip(good, texts or (), strict=False):
+                recon[i] = r
+        columns: dict[str, Any] = {} if ids is None else {"id": ids}
+        columns.update({f"latent_{i}": scores[:, i] for i in range(latent_dim)})
+        columns["probability"] = scores[:, latent_dim]
         if with_recon:
-            out["reconstruction"] = recon
-        out["rr_mean_s"] = rr[:, 0]
-        out["rr_std_s"] = rr[:, 1]
-        out["n_beats"] = np.asarray(n_beats, dtype=np.int64)
-        out["quality"] = quality
-        out["quality_detail"] = detail
-        out["extra_leads"] = extra
-        return out
+            columns["reconstruction"] = recon
+        columns["rr_mean_s"] = rr[:, 0]
+        columns["rr_std_s"] = rr[:, 1]
+        columns["n_beats"] = np.asarray(n_beats, dtype=np.int64)
+        columns["quality"] = quality
+        columns["quality_detail"] = detail
+        columns["extra_leads"] = extra
+        return pd.DataFrame(columns)
 
-    def _predict_beats(self, df: pd.DataFrame, with_recon: bool) -> pd.DataFrame:
+    def _predict_beats(
+        self, df: pd.DataFrame, with_recon: bool, ids: np.ndarray | None
+    ) -> pd.DataFrame:
         from ecglatent.signal.preprocess import NAN_OR_INF, OK
 
         expected = (self.network.n_leads, self.network.n_samples)
@@ -176,9 +187,11 @@ class VAEFeatureModel(PythonModel):
             quality.append(q)
             detail.append(d)
             n_beats.append(int(q == OK))
-        return self._answer(n, good, beats, rr, n_beats, quality, detail, [""] * n, with_recon)
+        return self._answer(n, good, beats, rr, n_beats, quality, detail, [""] * n, with_recon, ids)
 
-    def _predict_recordings(self, df: pd.DataFrame, with_recon: bool) -> pd.DataFrame:
+    def _predict_recordings(
+        self, df: pd.DataFrame, with_recon: bool, ids: np.ndarray | None
+    ) -> pd.DataFrame:
         from ecglatent.signal.preprocess import prepare_recordings
 
         for col in ("fs", "leads"):
@@ -206,4 +219,5 @@ class VAEFeatureModel(PythonModel):
             [p.detail for p in prepared],
             [",".join(p.extra_leads) for p in prepared],
             with_recon,
+            ids,
         )
