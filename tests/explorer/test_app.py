@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,18 @@ def test_scatter_click_loads_that_records_encoding(page, explorer_model, artifac
     np.testing.assert_allclose(state["sliders"], s.test_z[pick], atol=1e-5)
     np.testing.assert_allclose(state["z"], s.test_z[pick], atol=1e-5)
     np.testing.assert_allclose(state["rr"], s.test_rr[pick], atol=1e-5)
-    _assert_page_matches_python(state, m)
+    # The "drawn" flag can still be the previous draw's right after the click; wait (bounded)
+    # for the redraw of this record's encoding, then require an exact match.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            _assert_page_matches_python(state, m)
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            page.wait_for_timeout(100)
+            state = _drawn(page)
     page.screenshot(path=str(artifacts_dir / "live_scatter_click.png"))
 
 
