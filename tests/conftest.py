@@ -84,6 +84,36 @@ def write_cinc_record(
     return directory / name
 
 
+_STORE_TEMPLATE: list[Path] = []
+
+
+def empty_mlflow_store(db: Path) -> Path:
+    """Put an empty MLflow SQLite store (tables made, no runs) at ``db`` unless one is there.
+
+    MLflow builds a new store by running every schema migration, seconds per store on 2 cores;
+    the session does that once and copies the result. The copy's Default experiment keeps its
+    artifacts beside the store, where MLflow would have put them had it started there.
+    """
+    import shutil
+    import sqlite3
+    import tempfile
+
+    if db.exists():
+        return db
+    if not _STORE_TEMPLATE:
+        from mlflow import MlflowClient
+
+        template = Path(tempfile.mkdtemp(prefix="ecglatent-store-")) / "mlflow.db"
+        MlflowClient(f"sqlite:///{template}").search_experiments()  # migrates the new file
+        _STORE_TEMPLATE.append(template)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_STORE_TEMPLATE[0], db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                     (str(db.parent.resolve() / "mlruns" / "0"),))  # fmt: skip
+    return db
+
+
 # MLflow's process-wide settings as the test session found them.
 _MLFLOW_ENV = (
     "MLFLOW_TRACKING_URI",
@@ -112,14 +142,27 @@ def _isolate_mlflow_env():
 
 
 @pytest.fixture(scope="session")
-def tiny_vae_run(mirror: Path, tmp_path_factory) -> tuple[Path, Path]:
-    """Runs fetch → beats → split → pretrain → finetune → evaluate; returns (workdir, params)."""
+def tiny_vae_data(mirror: Path, tmp_path_factory) -> tuple[Path, Path]:
+    """Runs fetch → beats → split of the tiny run; returns (workdir, params).
+
+    Shared with the tuning tests, which read its beats and splits and write elsewhere."""
     from ecglatent.cli import main
     from tests.tracking.conftest import tiny_params
 
     work = tmp_path_factory.mktemp("vae")
     params = tiny_params(work, mirror)
-    for stage in ("fetch", "beats", "split", "pretrain", "finetune", "evaluate"):
+    for stage in ("fetch", "beats", "split"):
+        assert main(["--params", str(params), stage]) == 0, stage
+    return work, params
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_run(tiny_vae_data: tuple[Path, Path]) -> tuple[Path, Path]:
+    """Runs fetch → beats → split → pretrain → finetune → evaluate; returns (workdir, params)."""
+    from ecglatent.cli import main
+
+    work, params = tiny_vae_data
+    for stage in ("pretrain", "finetune", "evaluate"):
         assert main(["--params", str(params), stage]) == 0, stage
     return work, params
 

@@ -38,7 +38,7 @@ from ecglatent.signal.filters import resample
 from ecglatent.sources import mitdb
 from ecglatent.sources.records import read_record
 from ecglatent.tracking.beat_pyfunc import OUTPUT_COLUMNS
-from tests.conftest import write_cinc_record, write_wfdb
+from tests.conftest import empty_mlflow_store, write_cinc_record, write_wfdb
 
 REPO = Path(__file__).resolve().parents[2]
 DS1_RECORDS = ("106", "119", "208")
@@ -121,7 +121,7 @@ def tiny_params(work: Path, mirror: Path) -> Path:
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["data"].update(mirror=str(mirror), raw_dir=str(work / "data/raw"), subset=0,
                      databases=["ptb-xl", "mitdb", "incartdb", "challenge-2021"])  # fmt: skip
-    p["tracking"].update(tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
+    p["tracking"].update(tracking_uri=f"sqlite:///{empty_mlflow_store(work / 'mlflow.db')}",
                          artifact_root=str(work / "mlartifacts"), register=True)  # fmt: skip
     s = p["siliconet"]
     s.update(out_dir=str(work / "data/siliconet"), models_dir=str(work / "models/siliconet"),

@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 
 from ecglatent.cli import main
 from ecglatent.pipeline.vae_common import load_model
-from tests.conftest import write_wfdb
+from tests.conftest import empty_mlflow_store, write_wfdb
 from tests.tracking.test_vae_golden import _ci, _probe, check_vs_naive
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ def mitdb_run(mirror: Path, tmp_path_factory) -> tuple[Path, dict]:
     v["finetune"]["max_epochs"] = 1
     v["pretrain_models"] = {"L2": {"latent_dim": 2}}
     v["finetune_models"] = {"L2_specific": {"base": "L2", "latent_pred": 2}}
-    p["tracking"].update(tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
+    p["tracking"].update(tracking_uri=f"sqlite:///{empty_mlflow_store(work / 'mlflow.db')}",
                          artifact_root=str(work / "mlartifacts"),
                          reports_dir=str(work / "reports"))  # fmt: skip
     params = work / "params.yaml"

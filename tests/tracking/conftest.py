@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.conftest import empty_mlflow_store
+
 REPO = Path(__file__).resolve().parents[2]
 N_RECORDS = 60
 
@@ -31,6 +33,7 @@ def tiny_params(work: Path, mirror: Path) -> Path:
     p["tracking"].update(tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
                          artifact_root=str(work / "mlartifacts"),
                          reports_dir=str(work / "reports"))  # fmt: skip
+    empty_mlflow_store(work / "mlflow.db")
     path = work / "params.yaml"
     path.write_text(yaml.safe_dump(p))
     return path

@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 
 from ecglatent.evaluation.probes import evaluate_features
 from ecglatent.tracking import registry
+from tests.conftest import empty_mlflow_store
 
 NAME = "test-registry-model"
 
@@ -20,7 +21,7 @@ class _Constant(mlflow.pyfunc.PythonModel):
 
 @pytest.fixture
 def model_uri(tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{empty_mlflow_store(tmp_path / 'mlflow.db')}")
     mlflow.set_experiment("registry-test")
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="model", python_model=_Constant())
@@ -97,7 +98,7 @@ def _candidates(test_labels: str, seed: int = 0):
 def one_store(tmp_path_factory) -> tuple[str, str]:
     """One real store and one logged model for every rule and label variant (each variant
     registers under its own name): creating SQLite stores is the slow part."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('champion') / 'mlflow.db'}"
+    uri = f"sqlite:///{empty_mlflow_store(tmp_path_factory.mktemp('champion') / 'mlflow.db')}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("champion-rule")
     with mlflow.start_run():

@@ -16,6 +16,7 @@ from ecglatent.config import load_params
 from ecglatent.sources import ptbxl
 from ecglatent.sources.records import read_record
 from ecglatent.tracking import registry
+from tests.conftest import empty_mlflow_store
 
 MODEL = "ecg-task-vae-ptbxl-norm"
 
@@ -150,7 +151,7 @@ def test_same_seed_same_models(tiny_vae_run, tmp_path):
     work, params_path = tiny_vae_run
     p = yaml.safe_load(params_path.read_text())
     p["vae"]["models_dir"] = str(tmp_path / "models")
-    p["tracking"].update(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+    p["tracking"].update(tracking_uri=f"sqlite:///{empty_mlflow_store(tmp_path / 'mlflow.db')}",
                          artifact_root=str(tmp_path / "mlartifacts"),
                          reports_dir=str(tmp_path / "reports"))  # fmt: skip
     again = tmp_path / "params.yaml"

@@ -1,7 +1,7 @@
 """The distributed set-up for real: Optuna storage and MLflow store on a PostgreSQL server.
 
 The test starts a throwaway PostgreSQL cluster (Debian's `postgresql` binaries, data in a temp
-folder, TCP on 127.0.0.1 only, a free port, password authentication), runs a 4-trial study
+folder, TCP on 127.0.0.1 only, a free port, password authentication), runs a 3-trial study
 with two worker processes, crashes the whole command (parent and both workers, SIGKILL) in
 the middle of a trial, re-runs it and checks that the study resumed: no complete trial lost,
 the killed trials failed and retried, one nested MLflow run per finished trial, the best
@@ -31,7 +31,6 @@ from tests.tuning.test_study import (
     clean_env,
     load_study,
     run_ok,
-    tiny_data,
     tune_cmd,
     tune_params,
     wait_mid_trial,
@@ -109,8 +108,8 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_crashed_study_resumes_on_postgres(postgres, mirror, tmp_path_factory, tmp_path):
-    data = tiny_data(tmp_path_factory.getbasetemp() / "tune-data", mirror)
+def test_crashed_study_resumes_on_postgres(postgres, mirror, tiny_vae_data, tmp_path):
+    data = tiny_vae_data[0]
     storage = f"{postgres}/optuna"
     # SQLAlchemy 2.1 reads plain postgresql:// as psycopg 3; MLflow gets the driver spelled out.
     tracking = f"{postgres.replace('postgresql://', 'postgresql+psycopg2://')}/mlflow"

@@ -1,6 +1,6 @@
 """`ecglatent tune` on a tiny PTB-XL slice: real Optuna storage, MLflow store and worker processes.
 
-The main test runs a 4-trial study with two worker processes on one SQLite storage, kills one
+The main test runs a 3-trial study with two worker processes on one SQLite storage, kills one
 worker with SIGKILL in the middle of a trial, lets the study finish, re-runs the command and
 checks that no complete trial was lost, the count is right, every finished trial has exactly
 one nested MLflow run under one parent run, and the best model is registered as champion.
@@ -29,11 +29,12 @@ from mlflow import MlflowClient
 from ecglatent.cli import main
 from ecglatent.config import TuneConfig, load_params
 from ecglatent.tuning.storage import open_storage
+from tests.conftest import empty_mlflow_store
 from tests.tracking.conftest import tiny_params
 
 MODEL = "ecg-task-vae-ptbxl-norm"
 EXPERIMENT = "ecglatent-tune-ptbxl-norm"
-N_TRIALS = 4
+N_TRIALS = 3  # one complete before the kill, one killed mid-trial, one after
 STEP_TIMEOUT_S = 240
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,22 +52,13 @@ SPACE = {
 # Helpers shared with test_postgres.py
 
 
-def tiny_data(base: Path, mirror: Path) -> Path:
-    """fetch → beats → split of 60 PTB-XL records (NORM vs rest) into ``base``, built once."""
-    done = base / ".built"
-    if not done.exists():
-        base.mkdir(parents=True, exist_ok=True)
-        params = tiny_params(base, mirror)
-        for stage in ("fetch", "beats", "split"):
-            assert main(["--params", str(params), stage]) == 0, stage
-        done.touch()
-    return base
-
-
 def tune_params(work: Path, data: Path, mirror: Path, storage: str,
                 tracking_uri: str | None = None, **tune: Any) -> Path:  # fmt: skip
-    """params.yaml in ``work`` for a tiny study on the data in ``data``: 1 fold, 4 epochs."""
+    """params.yaml in ``work`` for a tiny study on the data in ``data`` (the tiny run's fetch →
+    beats → split of 60 PTB-XL records, NORM vs rest): 1 fold, 4 epochs."""
     base = yaml.safe_load(tiny_params(data, mirror).read_text())
+    if tracking_uri is None:
+        empty_mlflow_store(work / "mlflow.db")
     base["tracking"].update(tracking_uri=tracking_uri or f"sqlite:///{work / 'mlflow.db'}",
                             artifact_root=str(work / "mlartifacts"),
                             reports_dir=str(work / "reports"))  # fmt: skip
@@ -240,8 +232,8 @@ def check_mlflow(tracking_uri: str, name: str, study: optuna.Study, killed: list
 
 
 @pytest.fixture(scope="module")
-def data(mirror: Path, tmp_path_factory) -> Path:
-    return tiny_data(tmp_path_factory.getbasetemp() / "tune-data", mirror)
+def data(tiny_vae_data) -> Path:
+    return tiny_vae_data[0]
 
 
 def test_two_workers_survive_a_killed_worker_and_rerun_resumes(data, mirror, tmp_path, capsys):
