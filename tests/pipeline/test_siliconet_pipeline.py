@@ -451,3 +451,15 @@ def test_served_champion_answers_each_bad_row_with_its_quality(scoring_url: str)
         assert got.quality == quality and reason in got.quality_detail, got
     status, body = _post(scoring_url, {"dataframe_records": [{"fs": 360.0}]})
     assert status == 400 and body["error_code"] == ErrorCode.Name(INVALID_PARAMETER_VALUE)
+
+
+def test_dvc_plots_show_renders_the_simsiam_history(silicon_run: Path, tmp_path):
+    """dvc.yaml's top-level plot of SimSiam's history draws the declared losses per epoch."""
+    from tests.pipeline.test_dvc_plots import declared_fields, dvc_repo_with, plots_json
+
+    rel = "models/siliconet/pretrain/history.csv"
+    repo = dvc_repo_with({rel: silicon_run / rel}, tmp_path)
+    (plot,) = plots_json(repo)[rel]
+    rows = plot["content"]["data"]["values"]
+    assert {r["field"] for r in rows} == set(declared_fields(rel)) == {"train_loss", "val_loss"}
+    assert sorted({float(r["epoch"]) for r in rows}) == [0.0, 1.0]  # max_epochs=2

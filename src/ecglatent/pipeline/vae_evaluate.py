@@ -240,7 +240,10 @@ def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
     models = [("pretrain", n) for n in params.vae.pretrain_models] + [
         ("finetune", n) for n in params.vae.finetune_models
     ]
-    for stage, name in models:
+    for i, (stage, name) in enumerate(models, 1):
+        # minutes per model on a CPU: say which one (model, replicate) is being scored
+        log.info("evaluate %s/rep%d: model %d/%d %s (%s): encode, decode, probe", dataset, k, i,
+                 len(models), name, "naive" if stage == "pretrain" else "task specific")  # fmt: skip
         fname = f"{name}{NAIVE_SUFFIX}" if stage == "pretrain" else f"{name}.pt"
         model, saved = load_model(model_dir(params, dataset, stage, k) / fname)
         mnorm = Normaliser.from_dict(saved["normaliser"])

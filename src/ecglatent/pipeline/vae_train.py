@@ -96,7 +96,8 @@ def _pretrain_replicate(params: Params, dataset: str, k: int) -> dict[str, float
             result = fit_phase(model, prep.train, prep.val,
                                _spec(params, "pretrain", beta, dataset, False, cuda),
                                ckpt_dir / f"{name}.ckpt", seed,
-                               runs.epoch_logger("pretrain"))  # fmt: skip
+                               runs.epoch_logger("pretrain"),
+                               label=f"{dataset}/rep{k}/{name}")  # fmt: skip
             mlflow.log_metrics({"pretrain/best_val_loss": result.best_val,
                                 "pretrain/best_epoch": result.best_epoch})  # fmt: skip
             meta = {"beta": beta, "run_id": active.info.run_id, "dataset": dataset,
@@ -107,7 +108,8 @@ def _pretrain_replicate(params: Params, dataset: str, k: int) -> dict[str, float
             history = [{"phase": "pretrain", **row} for row in result.history]
             more = fit_phase(model, prep.train, prep.val, naive_spec(params, beta, dataset, cuda),
                              ckpt_dir / f"{name}.naive.ckpt", seed,
-                             runs.epoch_logger("naive_continue"))  # fmt: skip
+                             runs.epoch_logger("naive_continue"),
+                             label=f"{dataset}/rep{k}/{name} naive")  # fmt: skip
             mlflow.log_metrics({"naive_continue/best_val_loss": more.best_val,
                                 "naive_continue/best_epoch": more.best_epoch})  # fmt: skip
             history += [{"phase": "naive_continue", **row} for row in more.history]
@@ -152,7 +154,8 @@ def _finetune_replicate(params: Params, dataset: str, k: int) -> dict[str, float
                 result = fit_phase(model, prep.train, prep.val,
                                    _spec(params, phase, beta, dataset, True, prep.device.type == "cuda"),
                                    ckpt_dir / f"{name}.{phase}.ckpt", seed,
-                                   runs.epoch_logger(phase))  # fmt: skip
+                                   runs.epoch_logger(phase),
+                                   label=f"{dataset}/rep{k}/{name}")  # fmt: skip
                 mlflow.log_metrics({f"{phase}/best_val_loss": result.best_val,
                                     f"{phase}/best_epoch": result.best_epoch})  # fmt: skip
                 history += [{"phase": phase, **row} for row in result.history]

@@ -173,6 +173,7 @@ def fit_phase(
     seed: int,
     on_epoch: EpochCallback | None = None,
     progress: bool = True,
+    label: str = "",
 ) -> FitResult:
     """Train ``model`` for one phase with AdamW, clipping and early stopping on val loss.
 
@@ -227,7 +228,8 @@ def fit_phase(
     use_y = spec.phase != "pretrain"
     # compiled forward for training only; state_dicts and validation use the module itself
     forward = torch.compile(model) if spec.compile else model
-    bar = tqdm(range(start_epoch, spec.max_epochs), desc=spec.phase, unit="epoch",
+    bar = tqdm(range(start_epoch, spec.max_epochs), unit="epoch",
+               desc=f"{label} {spec.phase}" if label else spec.phase,
                disable=not progress, initial=start_epoch, total=spec.max_epochs)  # fmt: skip
     for epoch in bar:
         t0 = time.perf_counter()
