@@ -150,6 +150,7 @@ def test_same_seed_same_models(tiny_vae_run, tmp_path):
     work, params_path = tiny_vae_run
     p = yaml.safe_load(params_path.read_text())
     p["vae"]["models_dir"] = str(tmp_path / "models")
+    p["vae"]["checkpoint_dir"] = str(tmp_path / "checkpoints")
     p["tracking"].update(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
                          artifact_root=str(tmp_path / "mlartifacts"),
                          reports_dir=str(tmp_path / "reports"))  # fmt: skip
