@@ -322,6 +322,25 @@ def test_champion_labels_beats_of_a_raw_record(silicon_run: Path, mirror: Path):
     assert abs(len(out) - len(inner)) <= 0.05 * len(inner)
 
 
+def _model_id(version) -> str:
+    """The logged model behind a registry version (its source is ``models:/<model_id>``)."""
+    model_id = version.model_id or version.source.removeprefix("models:/")
+    assert model_id.startswith("m-"), version.source
+    return model_id
+
+
+def test_registered_beat_classifier_carries_its_own_scores(silicon_run: Path):
+    """The champion's logged model holds its DS2 F1 and DS1 validation F1 (MLflow 3 model_id)."""
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    linked = {m.key: m.value for m in mlflow.get_logged_model(_model_id(version)).metrics}
+    assert linked["val/f1"] == pytest.approx(float(version.tags["val_f1"]), abs=1e-6)
+    results = pd.read_csv(silicon_run / "reports/siliconet_results.csv")
+    own = results[(results.config == version.tags["config"])
+                  & (results.seed == int(version.tags["seed"])) & (results["eval"] == "DS2 MLII")]  # fmt: skip
+    assert linked["test/DS2_MLII/f1"] == pytest.approx(float(own.f1.iloc[0]))
+
+
 def test_champion_on_beats_matches_the_trained_network(silicon_run: Path):
     """Raw-mV beats in → the same P(V) as the saved network on the normalised beats."""
     from ecglatent.models.siliconet import BeatClassifier
