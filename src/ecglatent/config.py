@@ -142,6 +142,8 @@ class VAEConfig:
     max_train_items: dict[str, int] = field(default_factory=dict)
     max_val_items: dict[str, int] = field(default_factory=dict)
     models_dir: str = "models"
+    # per-epoch checkpoints, outside every DVC out (DVC deletes a stage's outs before it runs)
+    checkpoint_dir: str = "checkpoints"
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch CPU threads; 0 = all cores
     amp: bool = False  # bf16 autocast on CUDA

@@ -322,6 +322,25 @@ def test_champion_labels_beats_of_a_raw_record(silicon_run: Path, mirror: Path):
     assert abs(len(out) - len(inner)) <= 0.05 * len(inner)
 
 
+def _model_id(version) -> str:
+    """The logged model behind a registry version (its source is ``models:/<model_id>``)."""
+    model_id = version.model_id or version.source.removeprefix("models:/")
+    assert model_id.startswith("m-"), version.source
+    return model_id
+
+
+def test_registered_beat_classifier_carries_its_own_scores(silicon_run: Path):
+    """The champion's logged model holds its DS2 F1 and DS1 validation F1 (MLflow 3 model_id)."""
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    linked = {m.key: m.value for m in mlflow.get_logged_model(_model_id(version)).metrics}
+    assert linked["val/f1"] == pytest.approx(float(version.tags["val_f1"]), abs=1e-6)
+    results = pd.read_csv(silicon_run / "reports/siliconet_results.csv")
+    own = results[(results.config == version.tags["config"])
+                  & (results.seed == int(version.tags["seed"])) & (results["eval"] == "DS2 MLII")]  # fmt: skip
+    assert linked["test/DS2_MLII/f1"] == pytest.approx(float(own.f1.iloc[0]))
+
+
 def test_champion_on_beats_matches_the_trained_network(silicon_run: Path):
     """Raw-mV beats in → the same P(V) as the saved network on the normalised beats."""
     from ecglatent.models.siliconet import BeatClassifier
@@ -451,3 +470,15 @@ def test_served_champion_answers_each_bad_row_with_its_quality(scoring_url: str)
         assert got.quality == quality and reason in got.quality_detail, got
     status, body = _post(scoring_url, {"dataframe_records": [{"fs": 360.0}]})
     assert status == 400 and body["error_code"] == ErrorCode.Name(INVALID_PARAMETER_VALUE)
+
+
+def test_dvc_plots_show_renders_the_simsiam_history(silicon_run: Path, tmp_path):
+    """dvc.yaml's top-level plot of SimSiam's history draws the declared losses per epoch."""
+    from tests.pipeline.test_dvc_plots import declared_fields, dvc_repo_with, plots_json
+
+    rel = "models/siliconet/pretrain/history.csv"
+    repo = dvc_repo_with({rel: silicon_run / rel}, tmp_path)
+    (plot,) = plots_json(repo)[rel]
+    rows = plot["content"]["data"]["values"]
+    assert {r["field"] for r in rows} == set(declared_fields(rel)) == {"train_loss", "val_loss"}
+    assert sorted({float(r["epoch"]) for r in rows}) == [0.0, 1.0]  # max_epochs=2

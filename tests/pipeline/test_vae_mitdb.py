@@ -50,7 +50,8 @@ def mitdb_run(mirror: Path, tmp_path_factory) -> tuple[Path, dict]:
     p["preprocess"].update(out_dir=str(work / "data/beats"), n_jobs=1)
     p["split"].update(out_dir=str(work / "data/splits"), mitdb_replicates=REPLICATES)
     v = p["vae"]
-    v.update(datasets=["mitdb"], models_dir=str(work / "models"), threads=1, patience=5,
+    v.update(datasets=["mitdb"], models_dir=str(work / "models"),
+             checkpoint_dir=str(work / "checkpoints"), threads=1, patience=5,
              max_train_items={"ptbxl": 0, "mitdb": 256}, max_val_items={"ptbxl": 0, "mitdb": 256})  # fmt: skip
     v["pretrain"]["max_epochs"] = 2
     v["finetune_head"]["max_epochs"] = 1

@@ -23,7 +23,8 @@ def tiny_params(work: Path, mirror: Path) -> Path:
     p["split"].update(out_dir=str(work / "data/splits"), task_name="norm",
                       positive_superclasses=["NORM"], outer_folds=2)  # fmt: skip
     v = p["vae"]
-    v.update(datasets=["ptbxl"], models_dir=str(work / "models"), threads=1, patience=5)
+    v.update(datasets=["ptbxl"], models_dir=str(work / "models"),
+             checkpoint_dir=str(work / "checkpoints"), threads=1, patience=5)
     v["pretrain"]["max_epochs"] = 2
     v["finetune_head"]["max_epochs"] = 1
     v["finetune"]["max_epochs"] = 2

@@ -142,6 +142,23 @@ def test_champion_moves_only_when_beaten(tiny_vae_run, client):
     assert registry.model_name(params.tracking.model_prefix, "ptbxl", "norm") == MODEL
 
 
+def _model_id(version) -> str:
+    """The logged model behind a registry version (its source is ``models:/<model_id>``)."""
+    model_id = version.model_id or version.source.removeprefix("models:/")
+    assert model_id.startswith("m-"), version.source
+    return model_id
+
+
+def test_registered_model_carries_its_test_and_validation_metrics(tiny_vae_run, client):
+    """The champion's logged model (MLflow 3 LoggedModel) has the metrics the run reports."""
+    version = client.get_model_version_by_alias(MODEL, "champion")
+    linked = {m.key: m.value for m in mlflow.get_logged_model(_model_id(version)).metrics}
+    run = client.get_run(version.run_id).data.metrics
+    for key in ("test/auroc", "test/f1", "val/cv_auroc"):
+        assert linked[key] == pytest.approx(run[key])
+    assert float(version.tags["val_cv_auroc"]) == pytest.approx(linked["val/cv_auroc"], abs=1e-6)
+
+
 def test_same_seed_same_models(tiny_vae_run, tmp_path):
     """pretrain + finetune again, later in the same process (torch's RNG has moved on and is
     seeded at random at start-up): every saved weight must come out identical."""
@@ -151,6 +168,7 @@ def test_same_seed_same_models(tiny_vae_run, tmp_path):
     work, params_path = tiny_vae_run
     p = yaml.safe_load(params_path.read_text())
     p["vae"]["models_dir"] = str(tmp_path / "models")
+    p["vae"]["checkpoint_dir"] = str(tmp_path / "checkpoints")
     p["tracking"].update(tracking_uri=f"sqlite:///{empty_mlflow_store(tmp_path / 'mlflow.db')}",
                          artifact_root=str(tmp_path / "mlartifacts"),
                          reports_dir=str(tmp_path / "reports"))  # fmt: skip

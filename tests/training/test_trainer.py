@@ -87,12 +87,52 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     with pytest.raises(Killed):
         fit_phase(model, train, val, spec, tmp_path / "run.ckpt", seed=3, on_epoch=kill_at_2,
                   progress=False)  # fmt: skip
-    fresh = _model(latent_pred=2, seed=99)  # a new process: different init, same checkpoint
+    fresh = _model(latent_pred=2)  # a new process: the same seeded init, same checkpoint
     res = fit_phase(fresh, train, val, spec, tmp_path / "run.ckpt", seed=3, progress=False)
-    assert res.resumed_from == 2
+    assert res.resumed_from == 2 and not res.reused
     assert len(res.history) == 5
     for (k, a), b in zip(ref.state_dict().items(), fresh.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, msg=k)
+        assert torch.equal(a, b), k
+    # the phase has finished: a re-run of the same configuration trains nothing, same weights
+    again = _model(latent_pred=2)
+    res = fit_phase(again, train, val, spec, tmp_path / "run.ckpt", seed=3, progress=False)
+    assert res.reused and len(res.history) == 5
+    for (k, a), b in zip(ref.state_dict().items(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("change", ["init", "seed", "spec", "data"])
+def test_a_checkpoint_of_another_configuration_is_not_resumed(tmp_path, change, caplog):
+    """Params, seed, data or base model changed: the old checkpoint is overwritten, epoch 0."""
+    train, val = _data()
+    spec = _spec("finetune", 3, balanced=True)
+    ckpt = tmp_path / "c.ckpt"
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_1(row):
+        if row["epoch"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit_phase(_model(latent_pred=2), train, val, spec, ckpt, seed=3, on_epoch=kill_at_1,
+                  progress=False)  # fmt: skip
+    init = 99 if change == "init" else 0
+    seed = 4 if change == "seed" else 3
+    model = _model(latent_pred=2, seed=init)
+    if change == "spec":
+        spec = _spec("finetune", 3, balanced=True, grad_clip=0.5)
+    if change == "data":
+        train, val = _data(seed=1)
+    ref = _model(latent_pred=2, seed=init)
+    fit_phase(ref, train, val, spec, tmp_path / "ref.ckpt", seed=seed, progress=False)
+    with caplog.at_level("INFO", logger="ecglatent.training.trainer"):
+        res = fit_phase(model, train, val, spec, ckpt, seed=seed, progress=False)
+    assert res.resumed_from is None and not res.reused and len(res.history) == 3
+    assert "another configuration" in caplog.text
+    for (k, a), b in zip(ref.state_dict().items(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
 
 
 def test_same_seed_same_result(tmp_path):

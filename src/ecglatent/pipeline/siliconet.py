@@ -601,6 +601,10 @@ def _champion(params: Params, paths: SiliconPaths, index: pd.DataFrame,
     saved = torch.load(paths.downstream / best.path, map_location="cpu", weights_only=False)
     with runs.run(f"siliconet/{best.config}/seed{best.seed}", run_id=best.run_id):
         info = _log_pyfunc(params, paths, saved)
+        # the logged model (and so its registry version) carries its own scores
+        own = results[(results.config == best.config) & (results.seed == best.seed)]
+        mlflow.log_metrics({**report.test_metrics(own.to_dict("records")),
+                            "val/f1": champ["val_f1"]}, model_id=info.model_id)  # fmt: skip
     champ["model_uri"] = info.model_uri
     if params.tracking.register:
         tags = {"config": champ["config"], "seed": str(champ["seed"]),

@@ -294,17 +294,22 @@ def _key(eval_name: str) -> str:
     return eval_name.replace(" ", "_")
 
 
-def log_test_metrics(rows: list[dict[str, object]], primary: str) -> None:
-    """Test rows of one model into its run: F1/Se/PPV per set and lead, confusion matrices."""
-    import matplotlib.pyplot as plt
-
+def test_metrics(rows: list[dict[str, object]]) -> dict[str, float]:
+    """``test/<set or lead>/<f1|se|ppv>`` of one model's test rows; undefined scores left out."""
     metrics = {}
     for r in rows:
         for k in ("f1", "se", "ppv"):
             v = float(r[k])  # type: ignore[arg-type]
             if math.isfinite(v):
                 metrics[f"test/{_key(str(r['eval']))}/{k}"] = v
-    mlflow.log_metrics(metrics)
+    return metrics
+
+
+def log_test_metrics(rows: list[dict[str, object]], primary: str) -> None:
+    """Test rows of one model into its run: F1/Se/PPV per set and lead, confusion matrices."""
+    import matplotlib.pyplot as plt
+
+    mlflow.log_metrics(test_metrics(rows))
     mats = {str(r["eval"]): np.array([[r["tn"], r["fp"]], [r["fn"], r["tp"]]], dtype=np.int64)
             for r in rows}  # fmt: skip
     mlflow.log_dict({"labels": ["N", "V"], "layout": "rows true, columns predicted",

@@ -73,6 +73,12 @@ def model_dir(params: Params, dataset: str, stage: str, replicate: int = 0) -> P
     return Path(params.vae.models_dir) / dataset / stage / f"rep{replicate}"
 
 
+def checkpoint_dir(params: Params, dataset: str, stage: str, replicate: int = 0) -> Path:
+    """checkpoints/<dataset>/<stage>/rep<k>/: per-epoch checkpoints, outside every DVC out, so
+    a killed stage resumes under `dvc repro` (which deletes a stage's outs before running it)."""
+    return Path(params.vae.checkpoint_dir) / dataset / stage / f"rep{replicate}"
+
+
 def curve_path(params: Params, dataset: str, stage: str, replicate: int, name: str) -> Path:
     return (Path(params.tracking.reports_dir) / "curves" / dataset / stage / f"rep{replicate}"
             / f"{name}.csv")  # fmt: skip

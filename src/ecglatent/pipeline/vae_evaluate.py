@@ -240,7 +240,10 @@ def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
     models = [("pretrain", n) for n in params.vae.pretrain_models] + [
         ("finetune", n) for n in params.vae.finetune_models
     ]
-    for stage, name in models:
+    for i, (stage, name) in enumerate(models, 1):
+        # minutes per model on a CPU: say which one (model, replicate) is being scored
+        log.info("evaluate %s/rep%d: model %d/%d %s (%s): encode, decode, probe", dataset, k, i,
+                 len(models), name, "naive" if stage == "pretrain" else "task specific")  # fmt: skip
         fname = f"{name}{NAIVE_SUFFIX}" if stage == "pretrain" else f"{name}.pt"
         model, saved = load_model(model_dir(params, dataset, stage, k) / fname)
         mnorm = Normaliser.from_dict(saved["normaliser"])
@@ -258,24 +261,27 @@ def _evaluate_replicate(params: Params, dataset: str, k: int, reports: Path,
         base = params.vae.finetune_models[name].base if stage == "finetune" else None
         m = add(name, label, model.latent_dim, model.latent_pred, beta, mse, corr, ev, base)
         figs = _plots(model, mu_tr, mu_te, y_te, data, mnorm, name, plots, params) if k == 0 else []
-        _track(params, stage, name, saved, ev, m, figs)
+        uri, model_id = None, None
+        if stage == "finetune" and k == 0:
+            uri, model_id = _log_explorable(params, dataset, name, model, saved, mnorm, ev, data)
+        _track(params, stage, name, saved, ev, m, figs, model_id)
         if stage == "finetune":
-            uri = _log_explorable(params, dataset, name, model, saved, mnorm, ev, data) if k == 0 else None
             candidates.append((ev.validation_auroc, k, name, (uri, ev)))
     return candidates, len(data.y)
 
 
 def _log_explorable(params: Params, dataset: str, name: str, model, saved: dict, norm: Normaliser,
-                    ev: FeatureEvaluation, data: BeatArrays) -> str:  # fmt: skip
+                    ev: FeatureEvaluation, data: BeatArrays) -> tuple[str, str]:  # fmt: skip
     """Log replicate 0's fine-tuned model as a pyfunc (with the explorer's latents.npz) into
     its run and write its static explorer page, ``reports/explorer/<dataset>/<name>.html`` (also
     a run artifact). One page per fine-tuned model whatever the number of replicates: the pages
-    show what a factor encodes, which replicate 0 shows as well as any. Returns the model URI."""
+    show what a factor encodes, which replicate 0 shows as well as any. Returns the model URI
+    and the logged model's id."""
     page = Path(params.tracking.reports_dir) / "explorer" / dataset / f"{name}.html"
     with runs.run(name, run_id=saved["run_id"]):
         info = _log_pyfunc(params, dataset, model, norm, ev, data)
         explorer_page(info.model_uri, page, f"{dataset} {name}")
-    return info.model_uri
+    return info.model_uri, info.model_id
 
 
 def _metric_dict(ev: FeatureEvaluation, mse: float | None, corr: float | None) -> dict[str, Any]:
@@ -344,11 +350,14 @@ def _plots(model, mu_tr, mu_te, y_te, data: BeatArrays, norm: Normaliser, name: 
 
 
 def _track(params: Params, stage: str, name: str, saved: dict, ev: FeatureEvaluation,
-           metrics: dict, figs: list[Path]) -> None:  # fmt: skip
-    """Log test metrics, the validation score and plots into the model's training run."""
+           metrics: dict, figs: list[Path], model_id: str | None = None) -> None:  # fmt: skip
+    """Log test metrics, the validation score and plots into the model's training run; with
+    ``model_id`` the metrics are linked to that logged model too (its page and its registry
+    versions show them)."""
     with runs.run(name, run_id=saved["run_id"]):
         mlflow.log_metrics({("val/cv_auroc" if k == "val_cv_auroc" else f"test/{k}"): float(v)
-                            for k, v in metrics.items() if isinstance(v, (int, float))})  # fmt: skip
+                            for k, v in metrics.items() if isinstance(v, (int, float))},
+                           model_id=model_id)  # fmt: skip
         # a tag, not a param: a re-evaluation with another probe may overwrite it
         mlflow.set_tag("probe_penalty", ev.best.penalty)
         for fig in figs:

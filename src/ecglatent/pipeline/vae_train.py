@@ -14,6 +14,7 @@ from ecglatent.models.small_vae import count_parameters
 from ecglatent.pipeline.vae_common import (
     NAIVE_SUFFIX,
     Prepared,
+    checkpoint_dir,
     curve_path,
     load_model,
     model_dir,
@@ -72,6 +73,7 @@ def _pretrain_replicate(params: Params, dataset: str, k: int) -> dict[str, float
     seed = replicate_seed(params, k)
     runs.configure(params.tracking, experiment_name(params, dataset))
     out_dir = model_dir(params, dataset, "pretrain", k)
+    ckpt_dir = checkpoint_dir(params, dataset, "pretrain", k)
     cuda = prep.device.type == "cuda"
     best = {}
     for name, spec in params.vae.pretrain_models.items():
@@ -93,8 +95,9 @@ def _pretrain_replicate(params: Params, dataset: str, k: int) -> dict[str, float
                                "n_parameters": n_params})  # fmt: skip
             result = fit_phase(model, prep.train, prep.val,
                                _spec(params, "pretrain", beta, dataset, False, cuda),
-                               out_dir / f"{name}.ckpt", seed,
-                               runs.epoch_logger("pretrain"))  # fmt: skip
+                               ckpt_dir / f"{name}.ckpt", seed,
+                               runs.epoch_logger("pretrain"),
+                               label=f"{dataset}/rep{k}/{name}")  # fmt: skip
             mlflow.log_metrics({"pretrain/best_val_loss": result.best_val,
                                 "pretrain/best_epoch": result.best_epoch})  # fmt: skip
             meta = {"beta": beta, "run_id": active.info.run_id, "dataset": dataset,
@@ -104,8 +107,9 @@ def _pretrain_replicate(params: Params, dataset: str, k: int) -> dict[str, float
                        {**meta, "history": result.history})  # fmt: skip
             history = [{"phase": "pretrain", **row} for row in result.history]
             more = fit_phase(model, prep.train, prep.val, naive_spec(params, beta, dataset, cuda),
-                             out_dir / f"{name}.naive.ckpt", seed,
-                             runs.epoch_logger("naive_continue"))  # fmt: skip
+                             ckpt_dir / f"{name}.naive.ckpt", seed,
+                             runs.epoch_logger("naive_continue"),
+                             label=f"{dataset}/rep{k}/{name} naive")  # fmt: skip
             mlflow.log_metrics({"naive_continue/best_val_loss": more.best_val,
                                 "naive_continue/best_epoch": more.best_epoch})  # fmt: skip
             history += [{"phase": "naive_continue", **row} for row in more.history]
@@ -131,6 +135,7 @@ def _finetune_replicate(params: Params, dataset: str, k: int) -> dict[str, float
     runs.configure(params.tracking, experiment_name(params, dataset))
     src_dir = model_dir(params, dataset, "pretrain", k)
     out_dir = model_dir(params, dataset, "finetune", k)
+    ckpt_dir = checkpoint_dir(params, dataset, "finetune", k)
     best = {}
     for name, spec in params.vae.finetune_models.items():
         torch.manual_seed(seed)  # the new prediction head's init
@@ -148,8 +153,9 @@ def _finetune_replicate(params: Params, dataset: str, k: int) -> dict[str, float
             for phase in ("finetune_head", "finetune"):
                 result = fit_phase(model, prep.train, prep.val,
                                    _spec(params, phase, beta, dataset, True, prep.device.type == "cuda"),
-                                   out_dir / f"{name}.{phase}.ckpt", seed,
-                                   runs.epoch_logger(phase))  # fmt: skip
+                                   ckpt_dir / f"{name}.{phase}.ckpt", seed,
+                                   runs.epoch_logger(phase),
+                                   label=f"{dataset}/rep{k}/{name}")  # fmt: skip
                 mlflow.log_metrics({f"{phase}/best_val_loss": result.best_val,
                                     f"{phase}/best_epoch": result.best_epoch})  # fmt: skip
                 history += [{"phase": phase, **row} for row in result.history]

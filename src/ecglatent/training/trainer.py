@@ -4,10 +4,18 @@ The whole training set sits on the device as tensors and batches are index slice
 is no DataLoader overhead. Loss terms are summed on the device and read back once per epoch
 (reading a CUDA scalar each step would stall the GPU pipeline). Each epoch is checkpointed (model, optimiser, sampler RNG, early
 stopping state, history), and a killed run resumes from its last completed epoch.
+
+A checkpoint carries a fingerprint of what the phase starts from (spec, seed, the model's
+initial weights, the train/val tensors): one written by any other configuration (a changed
+param, new data, another base model) is never resumed but overwritten, with a log line. A
+finished phase leaves a ``complete`` checkpoint with its best weights and history, so a re-run
+of the same configuration (a killed `dvc repro` re-run, which deletes the stage's outs first)
+returns them without training again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -73,7 +81,22 @@ class FitResult:
     best_epoch: int = -1
     best_val: float = math.inf
     stopped_early: bool = False
-    resumed_from: int | None = None
+    resumed_from: int | None = None  # first epoch trained in this call (None: from scratch)
+    reused: bool = False  # the phase had finished under this configuration: nothing retrained
+
+
+def fingerprint(model: TaskVAE, train: TensorSet, val: TensorSet, spec: PhaseSpec,
+                seed: int) -> str:  # fmt: skip
+    """A digest of everything a phase's result depends on, taken before it trains."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((spec, seed)).encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    for t in (train.x, train.rr, train.y, val.x, val.rr, val.y):
+        h.update(repr(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 EpochCallback = Callable[[dict[str, float]], None]
@@ -150,6 +173,7 @@ def fit_phase(
     seed: int,
     on_epoch: EpochCallback | None = None,
     progress: bool = True,
+    label: str = "",
 ) -> FitResult:
     """Train ``model`` for one phase with AdamW, clipping and early stopping on val loss.
 
@@ -166,9 +190,27 @@ def fit_phase(
     result = FitResult()
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     bad_epochs, start_epoch = 0, 0
+    key = fingerprint(model, train, val, spec, seed)
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=train.x.device, weights_only=False)
-        if state.get("phase") == spec.phase and not state.get("complete"):
+        if state.get("key") != key:
+            log.info("%s: %s was written by another configuration (params, data, seed or base "
+                     "model); training from epoch 0 and overwriting it", spec.phase, checkpoint)  # fmt: skip
+        elif state.get("complete"):
+            model.load_state_dict(state["best_state"])
+            model.freeze_autoencoder(False)
+            result.history = state["history"]
+            result.best_epoch, result.best_val = state["best_epoch"], state["best_val"]
+            result.stopped_early, result.reused = state["stopped_early"], True
+            # what follows (a new head's init) draws from torch's RNG as after training
+            torch.set_rng_state(state["torch_rng"])
+            log.info("%s: finished before under this configuration; best epoch %d kept (%s)",
+                     spec.phase, result.best_epoch, checkpoint)  # fmt: skip
+            for row in result.history:
+                if on_epoch:
+                    on_epoch(row)
+            return result
+        else:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             gen.set_state(state["generator"])
@@ -186,7 +228,8 @@ def fit_phase(
     use_y = spec.phase != "pretrain"
     # compiled forward for training only; state_dicts and validation use the module itself
     forward = torch.compile(model) if spec.compile else model
-    bar = tqdm(range(start_epoch, spec.max_epochs), desc=spec.phase, unit="epoch",
+    bar = tqdm(range(start_epoch, spec.max_epochs), unit="epoch",
+               desc=f"{label} {spec.phase}" if label else spec.phase,
                disable=not progress, initial=start_epoch, total=spec.max_epochs)  # fmt: skip
     for epoch in bar:
         t0 = time.perf_counter()
@@ -227,7 +270,7 @@ def fit_phase(
         if on_epoch:
             on_epoch(row)
         _save(checkpoint, {
-            "phase": spec.phase, "epoch": epoch, "model": model.state_dict(),
+            "key": key, "phase": spec.phase, "epoch": epoch, "model": model.state_dict(),
             "optimizer": opt.state_dict(), "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(), "best_state": best_state,
             "history": result.history, "best_epoch": result.best_epoch,
@@ -238,7 +281,11 @@ def fit_phase(
             break
     model.load_state_dict(best_state)
     model.freeze_autoencoder(False)
-    _save(checkpoint, {"phase": spec.phase, "complete": True, "best_epoch": result.best_epoch})
+    _save(checkpoint, {"key": key, "phase": spec.phase, "complete": True,
+                       "best_state": best_state, "history": result.history,
+                       "best_epoch": result.best_epoch, "best_val": result.best_val,
+                       "stopped_early": result.stopped_early,
+                       "torch_rng": torch.get_rng_state()})  # fmt: skip
     return result
 
 
