@@ -156,7 +156,6 @@ def test_registered_model_carries_its_test_and_validation_metrics(tiny_vae_run, 
     run = client.get_run(version.run_id).data.metrics
     for key in ("test/auroc", "test/f1", "val/cv_auroc"):
         assert linked[key] == pytest.approx(run[key])
-    assert float(version.tags["val_cv_auroc"]) == pytest.approx(linked["val/cv_auroc"], abs=1e-6)
 
 
 def test_same_seed_same_models(tiny_vae_run, tmp_path):
