@@ -347,7 +347,8 @@ def run_one(m: Mutation, timeout_s: int = TIMEOUT_S) -> dict:
         _apply(src_copy, m)
         env = dict(os.environ, PYTHONPATH=f"{src_copy}{os.pathsep}{REPO}",
                    PYTHONDONTWRITEBYTECODE="1")  # fmt: skip
-        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+        # one process (-n 0): under pytest-xdist, -x ends a failing run as "interrupted" (2)
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider",
                "--no-header", *m.tests]  # fmt: skip
         t0 = time.perf_counter()
         try:
