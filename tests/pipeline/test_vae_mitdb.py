@@ -15,15 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import wfdb
 import yaml
 from sklearn.metrics import roc_auc_score
 
 from ecglatent.cli import main
-from ecglatent.pipeline.vae_common import load_model
 from tests.conftest import empty_mlflow_store, write_wfdb
-from tests.tracking.test_vae_golden import _ci, _probe, check_vs_naive
+from tests.tracking.test_vae_golden import _ci, best_probe, check_vs_naive, encode_saved
 
 REPO = Path(__file__).resolve().parents[2]
 DS1 = ("106", "119", "208", "203", "215", "116")
@@ -94,18 +92,10 @@ def test_mitdb_figures_recomputed_from_saved_models(mitdb_run):
         logits = {}
         for stage, name, fname in (("pretrain", "L2", "L2.naive.pt"),
                                    ("finetune", "L2_specific", "L2_specific.pt")):  # fmt: skip
-            model, saved = load_model(work / "models/mitdb" / stage / f"rep{k}" / fname)
-            model.eval()
-            norm = saved["normaliser"]
-            z_rr = np.nan_to_num((rr - np.array(norm["rr_mean"])) / np.array(norm["rr_std"]))
-            with torch.no_grad():
-                mu, _ = model.encode(torch.as_tensor(x / norm["x_scale"]))
-                rec = model.decode(mu).numpy() * norm["x_scale"]
-            feats = np.hstack([mu.numpy(), z_rr])
-            probes = {pen: _probe(feats[dev], y[dev], groups[dev], feats[test], seed, pen)
-                      for pen in ("l1", "l2")}  # fmt: skip
-            pen = "l1" if probes["l1"][0] > probes["l2"][0] else "l2"
-            _, proba, logits[name], _ = probes[pen]
+            _, mu, rec, z_rr = encode_saved(work / "models/mitdb" / stage / f"rep{k}" / fname,
+                                            x, rr)  # fmt: skip
+            feats = np.hstack([mu, z_rr])
+            _, (_, proba, logits[name], _) = best_probe(feats, y, groups, dev, test, seed)
             r = reported[name][f"rep{k}"]
             assert r["mse"] == pytest.approx(float(np.mean((x[test] - rec[test]) ** 2)), rel=1e-4)
             auc = roc_auc_score(y[test], proba)

@@ -17,6 +17,7 @@ records, returns the latents and probability the evaluation computed from stored
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -52,6 +53,28 @@ def _probe(X_tr, y_tr, groups, X_te, seed: int, penalty: str):
     search.fit(X_tr, y_tr, groups=groups)
     best = search.best_estimator_
     return search.best_score_, best.predict_proba(X_te)[:, 1], best.decision_function(X_te), best
+
+
+def encode_saved(path: Path, x: np.ndarray, rr: np.ndarray):
+    """A saved model, its latent means and reconstructions (mV) of ``x``, and the RR features,
+    with the normaliser saved beside it. Returns (model, mu, rec, z_rr)."""
+    model, saved = load_model(path)
+    model.eval()
+    norm = saved["normaliser"]
+    z_rr = np.nan_to_num((rr - np.array(norm["rr_mean"])) / np.array(norm["rr_std"]))
+    with torch.no_grad():
+        mu, _ = model.encode(torch.as_tensor(x / norm["x_scale"]))
+        rec = model.decode(mu).numpy() * norm["x_scale"]
+    return model, mu.numpy(), rec, z_rr
+
+
+def best_probe(feats, y, groups, dev, test, seed: int):
+    """l1 and l2 probes fitted on ``dev``; the one with the better inner-CV AUROC (ties: l2).
+    Returns (penalty, (cv, proba, logit, pipeline))."""
+    probes = {pen: _probe(feats[dev], y[dev], groups[dev], feats[test], seed, pen)
+              for pen in ("l1", "l2")}  # fmt: skip
+    pen = "l1" if probes["l1"][0] > probes["l2"][0] else "l2"
+    return pen, probes[pen]
 
 
 def _ci(auc: float, n_pos: int, n_neg: int) -> tuple[float, float]:
@@ -123,21 +146,13 @@ def golden(tiny_vae_run):
                              ("finetune", p["vae"]["finetune_models"])):  # fmt: skip
             for name in names:
                 fname = f"{name}.naive.pt" if stage == "pretrain" else f"{name}.pt"
-                model, saved = load_model(work / "models/ptbxl" / stage / f"rep{k}" / fname)
-                model.eval()
-                norm = saved["normaliser"]
-                z_rr = np.nan_to_num((rr - np.array(norm["rr_mean"])) / np.array(norm["rr_std"]))
-                with torch.no_grad():
-                    mu, _ = model.encode(torch.as_tensor(x / norm["x_scale"]))
-                    rec = model.decode(mu).numpy() * norm["x_scale"]
+                model, mu, rec, z_rr = encode_saved(
+                    work / "models/ptbxl" / stage / f"rep{k}" / fname, x, rr)  # fmt: skip
                 lp = model.latent_pred or model.latent_dim  # split task: its L_pred latents
-                feats = np.hstack([mu.numpy()[:, :lp], z_rr])
-                probes = {pen: _probe(feats[dev], y[dev], groups[dev], feats[test], seed, pen)
-                          for pen in ("l1", "l2")}  # fmt: skip
-                pen = "l1" if probes["l1"][0] > probes["l2"][0] else "l2"
-                cv, proba, logit, pipe = probes[pen]
+                feats = np.hstack([mu[:, :lp], z_rr])
+                pen, (cv, proba, logit, pipe) = best_probe(feats, y, groups, dev, test, seed)
                 out[(k, name)] = {"mse": float(np.mean((x[test] - rec[test]) ** 2)), "penalty": pen,
-                                  "proba": proba, "logit": logit, "mu": mu.numpy()[test], "cv": cv,
+                                  "proba": proba, "logit": logit, "mu": mu[test], "cv": cv,
                                   "pipe": pipe, "stage": stage, "y": y[test],
                                   "groups": groups[test], "seed": seed,
                                   "records": records[test].reset_index(drop=True)}  # fmt: skip

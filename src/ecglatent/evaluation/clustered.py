@@ -38,6 +38,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
+from ecglatent.evaluation.auroc import _binary_labels, _scores
+
 __all__ = [
     "MAX_CLUSTERS",
     "ClusteredAuroc",
@@ -118,22 +120,9 @@ class PairedTest(NamedTuple):
 def _inputs(
     y: np.ndarray, scores: list[np.ndarray], groups: np.ndarray
 ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, int]:
-    ya = np.asarray(y)
-    if ya.ndim != 1:
-        raise ValueError(f"y must be 1-D, got shape {ya.shape}")
-    values = np.unique(ya)
-    if not np.isin(values, [0, 1]).all():
-        raise ValueError(f"y must hold only 0 and 1, got values {values[:10]}")
-    if values.size < 2:
-        raise ValueError("y must contain both classes to compute an AUROC")
-    out = []
-    for i, s in enumerate(scores):
-        sa = np.asarray(s, dtype=np.float64)
-        if sa.shape != ya.shape:
-            raise ValueError(f"score {i} has shape {sa.shape}, y has {ya.shape}")
-        if not np.isfinite(sa).all():
-            raise ValueError(f"score {i} contains NaN or infinite values")
-        out.append(sa)
+    # the same label and score checks as the Hanley-McNeil path
+    ya = _binary_labels(y)
+    out = [_scores(s, ya.size, f"score {i}") for i, s in enumerate(scores)]
     ga = np.asarray(groups)
     if ga.shape != ya.shape:
         raise ValueError(f"groups has shape {ga.shape}, y has {ya.shape}")
@@ -146,7 +135,7 @@ def _inputs(
             f"{n_clusters} clusters: more than {MAX_CLUSTERS}; with one item per unit use "
             "ecglatent.evaluation.auroc (Hanley & McNeil) instead"
         )
-    return ya.astype(bool), out, codes.astype(np.int64), n_clusters
+    return ya, out, codes.astype(np.int64), n_clusters
 
 
 def pair_matrix(y: np.ndarray, score: np.ndarray, codes: np.ndarray, n_clusters: int) -> np.ndarray:
