@@ -28,8 +28,10 @@ def machine() -> dict[str, object]:
     }
 
 
-def write_result(name: str, payload: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_result(name: str | Path, payload: dict) -> Path:
+    """Write ``payload`` (with the machine's facts) to ``benchmarks/results/<name>.json``, or
+    to ``name`` itself when it is a path."""
+    path = name if isinstance(name, Path) else RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
     return path

@@ -9,7 +9,7 @@ is the frozen pre-change copy in ``benchmarks/_legacy/``.
 Step timings are the mean of the fastest quarter of the steps (robust to other jobs on the
 machine), with the median alongside; old and new alternate round by round.
 
-    python benchmarks/training_throughput.py [--threads 0] [--quick]
+    python benchmarks/training_throughput.py [--threads 0] [--quick] [--out PATH]
 
 writes benchmarks/results/training_throughput.json.
 """
@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import mirror_dir, write_result  # noqa: E402
+from _common import RESULTS, mirror_dir, write_result  # noqa: E402
 from _legacy import siliconet as old_sil  # noqa: E402
 from _legacy import simsiam as old_simsiam  # noqa: E402
 from _legacy import small_vae as old_vae  # noqa: E402
@@ -110,6 +110,20 @@ def simsiam_step(mod, batch: int):
     return step, model, (x1, x2)
 
 
+def with_threads(fn, n: int):
+    """``fn`` run with ``n`` intra-op threads (0 = one per core), as a pipeline stage sets them."""
+
+    def run():
+        before = torch.get_num_threads()
+        set_threads(n)
+        try:
+            fn()
+        finally:
+            torch.set_num_threads(before)
+
+    return run
+
+
 def flop_per_sample(model, inputs, loss_fn, batch: int) -> float:
     counter = FlopCounterMode(display=False)
     with counter:
@@ -180,7 +194,64 @@ def bench_steps(n_steps: int, matmul: float) -> list[dict]:
             f"({row['speedup']}×), {row['mflop_per_sample']:.1f} MFLOP/sample, "
             f"new {row['new_gflops']} GFLOP/s = {row['new_share_of_matmul']:.0%} of matmul")  # fmt: skip
         rows.append(row)
+
+    # The SiliconNet stages as the pipeline runs them: the old default trained with one thread
+    # (siliconet.threads: 1), the new one with one per core; batch 32 as in params.yaml.
+    say("[step] SiliconNet CNN 1×301, batch 32, pipeline threads: old 1, new one per core ...")
+    old_fn, _, _ = classifier_step(old_sil, 32)
+    new_fn, new_model, inputs = classifier_step(new_sil, 32)
+    flops = flop_per_sample(new_model, inputs, clf_loss_fn, 32)
+    t = time_steps({"old": with_threads(old_fn, 1), "new": with_threads(new_fn, 0)}, n_steps)
+    row = {"model": "SiliconNet CNN 1×301 (pipeline: batch 32, old 1 thread, new all cores)",
+           "batch": 32, "mflop_per_sample": flops / 1e6}  # fmt: skip
+    for k in ("old", "new"):
+        sps = 32 / t[k]["best_quarter_s"]
+        row[f"{k}_samples_per_s"] = round(sps, 1)
+        row[f"{k}_samples_per_s_median"] = round(32 / t[k]["median_s"], 1)
+        row[f"{k}_gflops"] = round(sps * flops / 1e9, 1)
+        row[f"{k}_share_of_matmul"] = round(sps * flops / 1e9 / matmul, 3)
+    row["speedup"] = round(row["new_samples_per_s"] / row["old_samples_per_s"], 2)
+    say(f"    old {row['old_samples_per_s']:.0f}/s, new {row['new_samples_per_s']:.0f}/s "
+        f"({row['speedup']}×)")  # fmt: skip
+    rows.append(row)
     return rows
+
+
+def bench_scoring(n_rounds: int, matmul: float) -> list[dict]:
+    """Eval-mode scoring (validation, siliconet-evaluate, serving): the module as trained
+    (old) against its BatchNorm-folded inference copy (new), batch 2048."""
+    say("[scoring] SiliconNet classifier, eval mode, batch 2048 ...")
+    torch.manual_seed(0)
+    old_model = old_sil.BeatClassifier().eval()
+    new_model = new_sil.BeatClassifier()
+    new_model.load_state_dict(old_model.state_dict())
+    x = torch.randn(2048, 1, new_sil.BEAT_SAMPLES)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        old_model(x[:64])
+    flops = counter.get_total_flops() / 64
+
+    def score(model):
+        def run():
+            with torch.no_grad():
+                model(x)
+
+        return run
+
+    # the copy is made per call, as validation and predict_proba make it
+    t = time_steps({"old": score(old_model),
+                    "new": lambda: score(new_sil.inference_copy(new_model))()}, n_rounds)  # fmt: skip
+    row = {"model": "SiliconNet classifier scoring (eval, batch 2048)", "batch": 2048,
+           "mflop_per_sample_forward": flops / 1e6}  # fmt: skip
+    for k in ("old", "new"):
+        sps = 2048 / t[k]["best_quarter_s"]
+        row[f"{k}_samples_per_s"] = round(sps, 1)
+        row[f"{k}_samples_per_s_median"] = round(2048 / t[k]["median_s"], 1)
+        row[f"{k}_share_of_matmul"] = round(sps * flops / 1e9 / matmul, 3)
+    row["speedup"] = round(row["new_samples_per_s"] / row["old_samples_per_s"], 2)
+    say(f"    old {row['old_samples_per_s']:.0f}/s, new {row['new_samples_per_s']:.0f}/s "
+        f"({row['speedup']}×)")  # fmt: skip
+    return [row]
 
 
 # ------------------------------------------------------------------------ end-to-end epochs
@@ -191,7 +262,7 @@ def mitdb_ds1(root: Path, quick: bool):
     from ecglatent.sources import mitdb
 
     recs = [r for r in mitdb.DS1 if r in set(mitdb.list_records(root))]
-    recs = recs[:6] if quick else recs
+    recs = recs[:2] if quick else recs
     x, table = mitdb_nv_beats(root, recs, "MLII", fs=250.0, before_s=1.0, after_s=0.2,
                               band=(0.5, 60.0))  # fmt: skip
     y = table["label"].to_numpy(np.int64)
@@ -212,7 +283,7 @@ def vae_data(root: Path, quick: bool):
     import pandas as pd
 
     db = pd.read_csv(root / "ptb-xl" / "ptbxl_database.csv")
-    db = db.head(60 if quick else 500)
+    db = db.head(30 if quick else 500)
     med = []
     for row in db.itertuples():
         path = str(root / "ptb-xl" / row.filename_hr)
@@ -221,7 +292,7 @@ def vae_data(root: Path, quick: bool):
             med.append(r["median"])
     ptb = np.stack(med).astype(np.float32)
     recs = [r for r in mitdb.DS1 if r in set(mitdb.list_records(root / "mitdb"))][
-        : 3 if quick else 8
+        : 2 if quick else 8
     ]
     wins, labels = [], []
     for rec in recs:
@@ -256,7 +327,7 @@ def vae_epoch(tr_mod, vae_mod, x: np.ndarray, y: np.ndarray, phase: str, items: 
     return n / (time.perf_counter() - t)
 
 
-def bench_epochs(quick: bool) -> list[dict]:
+def bench_epochs(quick: bool, threads: int) -> list[dict]:
     import tempfile
 
     root = mirror_dir()
@@ -270,10 +341,10 @@ def bench_epochs(quick: bool) -> list[dict]:
             ("vae pretrain ptbxl", _norm(ptb), np.full(len(ptb), np.nan, np.float32),
              "pretrain", 0, 0),
             ("vae pretrain mitdb", _norm(mit), np.full(len(mit), np.nan, np.float32), "pretrain",
-             800 if quick else 4000, 400 if quick else 2000),
+             300 if quick else 4000, 150 if quick else 2000),
             ("vae finetune ptbxl", _norm(ptb), ptb_y, "finetune", 0, 0),
-            ("vae finetune mitdb", _norm(mit), mit_y, "finetune", 800 if quick else 4000,
-             400 if quick else 2000),
+            ("vae finetune mitdb", _norm(mit), mit_y, "finetune", 300 if quick else 4000,
+             150 if quick else 2000),
         ]  # fmt: skip
         for name, x, y, phase, items, val_items in cases:
             r = {"stage": name, "n_train": items or int(len(x) - min(len(x) // 5, len(x)))}
@@ -293,7 +364,7 @@ def bench_epochs(quick: bool) -> list[dict]:
 
     from ecglatent.datasets.single_lead import ptbxl_multilead_beats
 
-    ids = pd.read_csv(root / "ptb-xl" / "ptbxl_database.csv")["ecg_id"].head(40 if quick else 300)
+    ids = pd.read_csv(root / "ptb-xl" / "ptbxl_database.csv")["ecg_id"].head(20 if quick else 300)
     xb, _ = ptbxl_multilead_beats(root / "ptb-xl", list(ids), rate=500, fs=250.0, before_s=1.0,
                                   after_s=0.2, band=(0.5, 60.0))  # fmt: skip
     xb = _norm(xb)
@@ -309,6 +380,21 @@ def bench_epochs(quick: bool) -> list[dict]:
     say(f"    old {r['old_samples_per_s']}/s, new {r['new_samples_per_s']}/s")
     rows.append(r)
 
+    r = {"stage": "siliconet pretrain (SimSiam, batch 64), pipeline threads: old 1, new all "
+                  "cores", "n_train": n_tr}  # fmt: skip
+    for k, (tm, mm, th) in {"old": (old_simsiam, old_sil, 1),
+                            "new": (new_simsiam, new_sil, 0)}.items():  # fmt: skip
+        set_threads(th)
+        torch.manual_seed(0)
+        t = time.perf_counter()
+        tm.pretrain_simsiam(mm.SimSiam(), xb[:n_tr], xb[n_tr:], batch_size=64, max_epochs=1,
+                            progress=False)  # fmt: skip
+        r[f"{k}_samples_per_s"] = round(n_tr / (time.perf_counter() - t), 1)
+    set_threads(threads)
+    r["speedup"] = round(r["new_samples_per_s"] / r["old_samples_per_s"], 2)
+    say(f"    pipeline threads: old {r['old_samples_per_s']}/s, new {r['new_samples_per_s']}/s")
+    rows.append(r)
+
     say("[epoch] SiliconNet downstream, randinit, all DS1 (train + DS1 validation) ...")
     xtr, ytr, xva, yva = mitdb_ds1(root / "mitdb", quick)
     for batch in (128, 32):
@@ -322,6 +408,27 @@ def bench_epochs(quick: bool) -> list[dict]:
         r["speedup"] = round(r["new_beats_per_s"] / r["old_beats_per_s"], 2)
         say(f"    batch {batch}: old {r['old_beats_per_s']} beats/s, new {r['new_beats_per_s']}")
         rows.append(r)
+
+    # The default pipeline's downstream model: 2,000 stratified DS1 training beats, 600
+    # validation beats, batch 32, with the old (1 thread) and new (all cores) thread setting.
+    rng = np.random.default_rng(0)
+    tr_i = rng.choice(len(xtr), min(2000, len(xtr)), replace=False)
+    va_i = rng.choice(len(xva), min(600, len(xva)), replace=False)
+    if yva[va_i].sum() == 0:  # validation F1 needs a V beat
+        va_i[0] = int(np.flatnonzero(yva)[0])
+    r = {"stage": "siliconet downstream randinit, default size (2000 train / 600 val, batch 32), "
+                  "pipeline threads: old 1, new all cores",
+         "n_train": len(tr_i), "n_val": len(va_i)}  # fmt: skip
+    for k, (tm, th) in {"old": (old_simsiam, 1), "new": (new_simsiam, 0)}.items():
+        set_threads(th)
+        t = time.perf_counter()
+        tm.train_classifier("randinit", xtr[tr_i], ytr[tr_i], xva[va_i], yva[va_i],
+                            max_epochs=1, batch_size=32, progress=False)  # fmt: skip
+        r[f"{k}_beats_per_s"] = round(len(tr_i) / (time.perf_counter() - t), 1)
+    set_threads(threads)
+    r["speedup"] = round(r["new_beats_per_s"] / r["old_beats_per_s"], 2)
+    say(f"    default size: old {r['old_beats_per_s']} beats/s, new {r['new_beats_per_s']}")
+    rows.append(r)
     return rows
 
 
@@ -332,21 +439,24 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="few steps, small data (a smoke run)")
     ap.add_argument("--no-epochs", action="store_true", help="training steps only")
     ap.add_argument("--no-steps", action="store_true", help="end-to-end epochs only")
+    ap.add_argument("--out", type=Path, default=RESULTS / "training_throughput.json",
+                    help="result file (a smoke run should not overwrite the real figures)")
     args = ap.parse_args()
     set_threads(args.threads)
-    n_steps = 4 if args.quick else args.steps
+    n_steps = 2 if args.quick else args.steps
     say(f"threads {torch.get_num_threads()}, torch {torch.__version__}")
     matmul = matmul_gflops()
     say(f"[matmul] 2048² fp32: {matmul:.0f} GFLOP/s")
     steps = [] if args.no_steps else bench_steps(n_steps, matmul)
-    epochs = [] if args.no_epochs else bench_epochs(args.quick)
+    scoring = [] if args.no_steps else bench_scoring(n_steps, matmul)
+    epochs = [] if args.no_epochs else bench_epochs(args.quick, args.threads)
     matmul_end = matmul_gflops()
-    path = write_result("training_throughput", {
+    path = write_result(args.out, {
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "load_average": os.getloadavg(), "quick": args.quick, "steps_timed": n_steps,
         "matmul_2048_fp32_gflops": round(max(matmul, matmul_end), 1),
         "matmul_2048_fp32_gflops_start_end": [round(matmul, 1), round(matmul_end, 1)],
-        "training_step": steps, "epoch_end_to_end": epochs,
+        "training_step": steps, "scoring": scoring, "epoch_end_to_end": epochs,
         "gpu": "none: no GPU was lent to this task; the CUDA path is untested here",
         "note": "step figures: mean of the fastest quarter of steps, old and new alternating "
                 "in the same process; old = benchmarks/_legacy (the pre-change code)",

@@ -215,3 +215,46 @@ def test_simsiam_same_loss_and_gradients():
         grads.append(_grads(m))
     _close(losses[1], losses[0])
     _close_grads(grads[1], grads[0])
+
+
+@pytest.mark.parametrize("length", [301, 150, 75, 8])
+def test_half_pool_is_avg_pool_bit_for_bit(length):
+    torch.manual_seed(0)
+    x = torch.randn(4, 16, length, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    a = torch.nn.AvgPool1d(kernel_size=2, stride=2)(x)
+    b = siliconet.HalfPool()(x2)
+    assert torch.equal(a, b)
+    g = torch.randn_like(a)
+    a.backward(g)
+    b.backward(g)
+    assert torch.equal(x.grad, x2.grad)
+
+
+def test_inference_copy_folds_batchnorm_and_computes_the_same_function():
+    torch.manual_seed(0)
+    model = siliconet.BeatClassifier()
+    for bn in model.modules():  # non-trivial running statistics and affine parameters
+        if isinstance(bn, torch.nn.BatchNorm1d):
+            bn.running_mean.normal_()
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.data.uniform_(0.5, 1.5)
+            bn.bias.data.normal_(0, 0.1)
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    folded = siliconet.inference_copy(model)
+    # the original is untouched: same weights, still in train mode, still all BatchNorms
+    assert model.training
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
+    assert n_bn == 12  # the input BatchNorm and one after each of the 11 block convolutions
+    # the copy keeps only the input BatchNorm (before the stem's zero-padded convolution)
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in folded.modules()) == 1
+    assert not folded.training
+    x = torch.randn(64, 1, siliconet.BEAT_SAMPLES) * 2 + 0.5
+    model.eval()
+    with torch.no_grad():
+        _close(folded(x), model(x))
+        # float64: agreement to 1e-10 shows the folded function is the same, not just near
+        m64, f64 = model.double(), siliconet.inference_copy(model.double())
+        _close(f64(x.double()), m64(x.double()))

@@ -16,8 +16,11 @@ Where the paper is silent or inconsistent, the choices made here:
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 BEAT_SAMPLES = 301  # 1 s before + 0.2 s after the QRS at 250 Hz, inclusive
 KERNEL_SIZE = 7
@@ -35,6 +38,19 @@ EMBEDDING_DIM = 256
 PROJECTOR_DIM = 256
 PROJECTOR_LAYERS = 2
 PREDICTOR_HIDDEN = 64
+
+
+class HalfPool(nn.Module):
+    """``nn.AvgPool1d(2)`` as a reshape and a mean over pairs: the same numbers, bit for bit.
+
+    torch's CPU average pooling runs 1-D pools through its 2-D kernel, which was ~8 % of a
+    SiliconNet training step here; the pairwise mean is a fraction of that. No parameters,
+    so state_dicts are those of ``nn.AvgPool1d``.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = x.shape[-1] // 2
+        return x[..., : 2 * n].unflatten(-1, (n, 2)).mean(-1)
 
 
 def _conv_bn_relu(c_in: int, c_out: int, kernel: int) -> list[nn.Module]:
@@ -70,7 +86,7 @@ class SiliconEmbedding(nn.Module):
                 layers += _conv_bn_relu(c, c_out, kernel_size)
                 c = c_out
             if pool:
-                layers.append(nn.AvgPool1d(kernel_size=2, stride=2))
+                layers.append(HalfPool())
         self.features = nn.Sequential(*layers)
         self.out_dim = c
 
@@ -179,6 +195,25 @@ class BeatClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.embedding(x))
+
+
+def inference_copy(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` with each Conv1d → BatchNorm1d pair folded into one conv.
+
+    In eval mode BatchNorm is a fixed per-channel affine map, so folding it into the preceding
+    convolution's weights computes the same function (to float32 rounding, ~1e-6 relative)
+    with a third fewer passes over the activations: ~1.5x faster scoring on this CPU. The
+    input BatchNorm that comes *before* the stem convolution is kept: its shift would not
+    survive the convolution's zero padding. ``model`` itself is left untouched.
+    """
+    folded = copy.deepcopy(model).eval()
+    for seq in [m for m in folded.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            conv, bn = seq[i], seq[i + 1]
+            if isinstance(conv, nn.Conv1d) and isinstance(bn, nn.BatchNorm1d):
+                seq[i] = fuse_conv_bn_eval(conv, bn)
+                seq[i + 1] = nn.Identity()
+    return folded
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

@@ -45,7 +45,13 @@ from ecglatent.evaluation.beat_metrics import (
     pairwise_differences,
     per_lead_rows,
 )
-from ecglatent.models.siliconet import BeatClassifier, Predictor, Projector, SimSiam
+from ecglatent.models.siliconet import (
+    BeatClassifier,
+    Predictor,
+    Projector,
+    SimSiam,
+    inference_copy,
+)
 from ecglatent.pipeline import siliconet_report as report
 from ecglatent.pipeline.siliconet_data import (
     SiliconPaths,
@@ -567,7 +573,8 @@ def _probability_v(model: BeatClassifier, beats: BeatSet, cache: dict, set_name:
     with torch.no_grad():
         if key not in cache:
             x = torch.as_tensor(beats.x, device=dev)
-            cache[key] = torch.cat([model.embedding(x[s : s + EVAL_BATCH])
+            features = inference_copy(model.embedding)
+            cache[key] = torch.cat([features(x[s : s + EVAL_BATCH])
                                     for s in range(0, len(x), EVAL_BATCH)])  # fmt: skip
         return torch.softmax(model.classifier(cache[key]), dim=1)[:, 1].cpu().numpy()
 

@@ -134,12 +134,13 @@ class BeatClassifierModel(PythonModel):
 
     def load_bundle(self, path: str | Path) -> None:
         from ecglatent.datasets.single_lead import window_samples
-        from ecglatent.models.siliconet import BeatClassifier
+        from ecglatent.models.siliconet import BeatClassifier, inference_copy
 
         bundle = torch.load(path, map_location="cpu", weights_only=False)
         self.network = BeatClassifier()
         self.network.load_state_dict(bundle["state_dict"])
-        self.network.eval()
+        # scored only: BatchNorm folded into the convolutions once, at load (same function)
+        self.network = inference_copy(self.network)
         self.mean, self.std = float(bundle["mean"]), float(bundle["std"])
         self.threshold = float(bundle["threshold"])
         self.fs = float(bundle["fs"])
@@ -211,7 +212,7 @@ class BeatClassifierModel(PythonModel):
         from ecglatent.training.simsiam import predict_proba
 
         x = ((beats_mv - self.mean) / self.std).astype(np.float32)[:, None, :]
-        return predict_proba(self.network, x)[:, 1].astype(np.float64)
+        return predict_proba(self.network, x, fold=False)[:, 1].astype(np.float64)
 
     def _beat_window(self, beat: Any) -> np.ndarray:
         try:

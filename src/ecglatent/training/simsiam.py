@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ecglatent.datasets.single_lead import sample_two_leads
 from ecglatent.evaluation.beat_metrics import beat_metrics, best_threshold
-from ecglatent.models.siliconet import BeatClassifier, SiliconEmbedding, SimSiam
+from ecglatent.models.siliconet import BeatClassifier, SiliconEmbedding, SimSiam, inference_copy
 
 log = logging.getLogger(__name__)
 
@@ -293,12 +293,17 @@ def class_weights(y: np.ndarray | Tensor, n_classes: int = 2) -> Tensor:
 
 
 def predict_proba(
-    model: nn.Module, x: np.ndarray | Tensor, batch_size: int = EVAL_BATCH
+    model: nn.Module, x: np.ndarray | Tensor, batch_size: int = EVAL_BATCH, fold: bool = True
 ) -> np.ndarray:
-    """Softmax probabilities (n, n_classes) in eval mode."""
+    """Softmax probabilities (n, n_classes) in eval mode.
+
+    ``fold`` scores with :func:`~ecglatent.models.siliconet.inference_copy` (BatchNorm folded
+    into the convolutions, same function); pass False for a model that is folded already.
+    """
     xt = _as_tensor(x, next(model.parameters()).device)
     model.eval()
-    return torch.softmax(_batched(model, xt, batch_size), dim=1).cpu().numpy()
+    net = inference_copy(model) if fold else model
+    return torch.softmax(_batched(net, xt, batch_size), dim=1).cpu().numpy()
 
 
 def predict(model: nn.Module, x: np.ndarray | Tensor, threshold: float = 0.5) -> np.ndarray:
@@ -351,7 +356,8 @@ def train_classifier(
     if not cfg.train_embedding:
         # the frozen embedding is a fixed function: compute its features once
         model.eval()
-        xtr, xva = _batched(model.embedding, xtr), _batched(model.embedding, xva)
+        features = inference_copy(model.embedding)
+        xtr, xva = _batched(features, xtr), _batched(features, xva)
         head = model.classifier
     groups = [
         {"params": model.classifier.parameters(), "lr": cfg.lr_classifier, "name": "classifier"}
@@ -386,7 +392,7 @@ def train_classifier(
         lrs = {g["name"]: g["lr"] for g in opt.param_groups}
         sched.step()
         model.eval()
-        logits = _batched(head, xva)
+        logits = _batched(inference_copy(head), xva)
         val_loss = float(F.cross_entropy(logits, yva, weight=weight))
         p_pos = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
         m = beat_metrics(yva_np, (p_pos >= 0.5).astype(np.int64))
