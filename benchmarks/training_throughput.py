@@ -110,8 +110,11 @@ def simsiam_step(mod, batch: int):
     return step, model, (x1, x2)
 
 
-def with_threads(fn, n: int):
-    """``fn`` run with ``n`` intra-op threads (0 = one per core), as a pipeline stage sets them."""
+def with_threads(fn, n: int | None):
+    """``fn`` run with ``n`` intra-op threads (0 = one per core), as a pipeline stage sets them;
+    ``fn`` itself for None."""
+    if n is None:
+        return fn
 
     def run():
         before = torch.get_num_threads()
@@ -161,60 +164,53 @@ def bench_steps(n_steps: int, matmul: float) -> list[dict]:
     def sim_loss_fn(m, inp):
         return new_simsiam.simsiam_loss(*m(*inp))
 
+    # (name, batch, make, modules, loss, threads old/new). None keeps the process's setting;
+    # the last row is SiliconNet as the pipeline runs it: the old default trained with one
+    # thread (siliconet.threads: 1), the new one with one per core; batch 32 as in params.yaml.
+    same = (None, None)
     cases = [
         ("small β-VAE 12×400 (PTB-XL), L=2", 32,
-         lambda mod: vae_step(mod, 12, 400, 32), (old_vae, new_vae), vae_loss_fn),
+         lambda mod: vae_step(mod, 12, 400, 32), (old_vae, new_vae), vae_loss_fn, same),
         ("small β-VAE 2×288 (MIT-BIH), L=2", 32,
-         lambda mod: vae_step(mod, 2, 288, 32), (old_vae, new_vae), vae_loss_fn),
+         lambda mod: vae_step(mod, 2, 288, 32), (old_vae, new_vae), vae_loss_fn, same),
         ("small β-VAE 2×288 (MIT-BIH), L=2", 128,
-         lambda mod: vae_step(mod, 2, 288, 128), (old_vae, new_vae), vae_loss_fn),
+         lambda mod: vae_step(mod, 2, 288, 128), (old_vae, new_vae), vae_loss_fn, same),
         ("SiliconNet CNN 1×301", 256,
-         lambda mod: classifier_step(mod, 256), (old_sil, new_sil), clf_loss_fn),
+         lambda mod: classifier_step(mod, 256), (old_sil, new_sil), clf_loss_fn, same),
         ("SiliconNet CNN 1×301 (downstream batch)", 128,
-         lambda mod: classifier_step(mod, 128), (old_sil, new_sil), clf_loss_fn),
+         lambda mod: classifier_step(mod, 128), (old_sil, new_sil), clf_loss_fn, same),
         ("SimSiam step, two views", 64,
-         lambda mod: simsiam_step(mod, 64), (old_sil, new_sil), sim_loss_fn),
+         lambda mod: simsiam_step(mod, 64), (old_sil, new_sil), sim_loss_fn, same),
+        ("SiliconNet CNN 1×301 (pipeline: batch 32, old 1 thread, new all cores)", 32,
+         lambda mod: classifier_step(mod, 32), (old_sil, new_sil), clf_loss_fn, (1, 0)),
     ]  # fmt: skip
     rows = []
-    for name, batch, make, (old_mod, new_mod), loss_fn in cases:
+    for name, batch, make, (old_mod, new_mod), loss_fn, (old_th, new_th) in cases:
         say(f"[step] {name}, batch {batch} ...")
         old_fn, old_model, inputs = make(old_mod)
         new_fn, new_model, _ = make(new_mod)
         flops = flop_per_sample(new_model, inputs, loss_fn, batch)
-        t = time_steps({"old": old_fn, "new": new_fn}, n_steps)
+        t = time_steps({"old": with_threads(old_fn, old_th), "new": with_threads(new_fn, new_th)},
+                       n_steps)  # fmt: skip
         row = {"model": name, "batch": batch, "mflop_per_sample": flops / 1e6}
-        for k in ("old", "new"):
-            sps = batch / t[k]["best_quarter_s"]
-            row[f"{k}_samples_per_s"] = round(sps, 1)
-            row[f"{k}_samples_per_s_median"] = round(batch / t[k]["median_s"], 1)
-            row[f"{k}_gflops"] = round(sps * flops / 1e9, 1)
-            row[f"{k}_share_of_matmul"] = round(sps * flops / 1e9 / matmul, 3)
-        row["speedup"] = round(row["new_samples_per_s"] / row["old_samples_per_s"], 2)
-        say(f"    old {row['old_samples_per_s']:.0f}/s, new {row['new_samples_per_s']:.0f}/s "
-            f"({row['speedup']}×), {row['mflop_per_sample']:.1f} MFLOP/sample, "
-            f"new {row['new_gflops']} GFLOP/s = {row['new_share_of_matmul']:.0%} of matmul")  # fmt: skip
-        rows.append(row)
+        rows.append(rate_row(row, t, batch, flops, matmul))
+    return rows
 
-    # The SiliconNet stages as the pipeline runs them: the old default trained with one thread
-    # (siliconet.threads: 1), the new one with one per core; batch 32 as in params.yaml.
-    say("[step] SiliconNet CNN 1×301, batch 32, pipeline threads: old 1, new one per core ...")
-    old_fn, _, _ = classifier_step(old_sil, 32)
-    new_fn, new_model, inputs = classifier_step(new_sil, 32)
-    flops = flop_per_sample(new_model, inputs, clf_loss_fn, 32)
-    t = time_steps({"old": with_threads(old_fn, 1), "new": with_threads(new_fn, 0)}, n_steps)
-    row = {"model": "SiliconNet CNN 1×301 (pipeline: batch 32, old 1 thread, new all cores)",
-           "batch": 32, "mflop_per_sample": flops / 1e6}  # fmt: skip
+
+def rate_row(row: dict, t: dict, batch: int, flops: float, matmul: float) -> dict:
+    """``row`` with samples/s (fastest quarter, median), GFLOP/s and share of the matmul figure
+    of the old and new path from :func:`time_steps`' timings, and their ratio; printed."""
     for k in ("old", "new"):
-        sps = 32 / t[k]["best_quarter_s"]
+        sps = batch / t[k]["best_quarter_s"]
         row[f"{k}_samples_per_s"] = round(sps, 1)
-        row[f"{k}_samples_per_s_median"] = round(32 / t[k]["median_s"], 1)
+        row[f"{k}_samples_per_s_median"] = round(batch / t[k]["median_s"], 1)
         row[f"{k}_gflops"] = round(sps * flops / 1e9, 1)
         row[f"{k}_share_of_matmul"] = round(sps * flops / 1e9 / matmul, 3)
     row["speedup"] = round(row["new_samples_per_s"] / row["old_samples_per_s"], 2)
     say(f"    old {row['old_samples_per_s']:.0f}/s, new {row['new_samples_per_s']:.0f}/s "
-        f"({row['speedup']}×)")  # fmt: skip
-    rows.append(row)
-    return rows
+        f"({row['speedup']}×), {flops / 1e6:.1f} MFLOP/sample, "
+        f"new {row['new_gflops']} GFLOP/s = {row['new_share_of_matmul']:.0%} of matmul")  # fmt: skip
+    return row
 
 
 def bench_scoring(n_rounds: int, matmul: float) -> list[dict]:
@@ -243,14 +239,7 @@ def bench_scoring(n_rounds: int, matmul: float) -> list[dict]:
                     "new": lambda: score(new_sil.inference_copy(new_model))()}, n_rounds)  # fmt: skip
     row = {"model": "SiliconNet classifier scoring (eval, batch 2048)", "batch": 2048,
            "mflop_per_sample_forward": flops / 1e6}  # fmt: skip
-    for k in ("old", "new"):
-        sps = 2048 / t[k]["best_quarter_s"]
-        row[f"{k}_samples_per_s"] = round(sps, 1)
-        row[f"{k}_samples_per_s_median"] = round(2048 / t[k]["median_s"], 1)
-        row[f"{k}_share_of_matmul"] = round(sps * flops / 1e9 / matmul, 3)
-    row["speedup"] = round(row["new_samples_per_s"] / row["old_samples_per_s"], 2)
-    say(f"    old {row['old_samples_per_s']:.0f}/s, new {row['new_samples_per_s']:.0f}/s "
-        f"({row['speedup']}×)")  # fmt: skip
+    rate_row(row, t, 2048, flops, matmul)
     return [row]
 
 
@@ -369,66 +358,54 @@ def bench_epochs(quick: bool, threads: int) -> list[dict]:
                                   after_s=0.2, band=(0.5, 60.0))  # fmt: skip
     xb = _norm(xb)
     n_tr = int(len(xb) * 0.8)
-    r = {"stage": "siliconet pretrain (SimSiam, batch 64)", "n_train": n_tr}
-    for k, (tm, mm) in {"old": (old_simsiam, old_sil), "new": (new_simsiam, new_sil)}.items():
-        torch.manual_seed(0)
-        t = time.perf_counter()
-        tm.pretrain_simsiam(mm.SimSiam(), xb[:n_tr], xb[n_tr:], batch_size=64, max_epochs=1,
-                            progress=False)  # fmt: skip
-        r[f"{k}_samples_per_s"] = round(n_tr / (time.perf_counter() - t), 1)
-    r["speedup"] = round(r["new_samples_per_s"] / r["old_samples_per_s"], 2)
-    say(f"    old {r['old_samples_per_s']}/s, new {r['new_samples_per_s']}/s")
-    rows.append(r)
-
-    r = {"stage": "siliconet pretrain (SimSiam, batch 64), pipeline threads: old 1, new all "
-                  "cores", "n_train": n_tr}  # fmt: skip
-    for k, (tm, mm, th) in {"old": (old_simsiam, old_sil, 1),
-                            "new": (new_simsiam, new_sil, 0)}.items():  # fmt: skip
-        set_threads(th)
-        torch.manual_seed(0)
-        t = time.perf_counter()
-        tm.pretrain_simsiam(mm.SimSiam(), xb[:n_tr], xb[n_tr:], batch_size=64, max_epochs=1,
-                            progress=False)  # fmt: skip
-        r[f"{k}_samples_per_s"] = round(n_tr / (time.perf_counter() - t), 1)
-    set_threads(threads)
-    r["speedup"] = round(r["new_samples_per_s"] / r["old_samples_per_s"], 2)
-    say(f"    pipeline threads: old {r['old_samples_per_s']}/s, new {r['new_samples_per_s']}/s")
-    rows.append(r)
+    # at the benchmark's threads, then as the pipeline runs it (old default 1 thread, new all)
+    for suffix, ths in (("", (threads, threads)),
+                        (", pipeline threads: old 1, new all cores", (1, 0))):  # fmt: skip
+        r = {"stage": f"siliconet pretrain (SimSiam, batch 64){suffix}", "n_train": n_tr}
+        for k, tm, mm, th in (("old", old_simsiam, old_sil, ths[0]),
+                              ("new", new_simsiam, new_sil, ths[1])):  # fmt: skip
+            set_threads(th)
+            torch.manual_seed(0)
+            t = time.perf_counter()
+            tm.pretrain_simsiam(mm.SimSiam(), xb[:n_tr], xb[n_tr:], batch_size=64, max_epochs=1,
+                                progress=False)  # fmt: skip
+            r[f"{k}_samples_per_s"] = round(n_tr / (time.perf_counter() - t), 1)
+        set_threads(threads)
+        r["speedup"] = round(r["new_samples_per_s"] / r["old_samples_per_s"], 2)
+        say(f"    {r['stage']}: old {r['old_samples_per_s']}/s, new {r['new_samples_per_s']}/s")
+        rows.append(r)
 
     say("[epoch] SiliconNet downstream, randinit, all DS1 (train + DS1 validation) ...")
     xtr, ytr, xva, yva = mitdb_ds1(root / "mitdb", quick)
-    for batch in (128, 32):
-        r = {"stage": f"siliconet downstream randinit, batch {batch}, train + DS1 validation",
-             "n_train": len(xtr), "n_val": len(xva)}  # fmt: skip
-        for k, tm in {"old": old_simsiam, "new": new_simsiam}.items():
-            t = time.perf_counter()
-            tm.train_classifier("randinit", xtr, ytr, xva, yva, max_epochs=1, batch_size=batch,
-                                progress=False)  # fmt: skip
-            r[f"{k}_beats_per_s"] = round(len(xtr) / (time.perf_counter() - t), 1)
-        r["speedup"] = round(r["new_beats_per_s"] / r["old_beats_per_s"], 2)
-        say(f"    batch {batch}: old {r['old_beats_per_s']} beats/s, new {r['new_beats_per_s']}")
-        rows.append(r)
-
-    # The default pipeline's downstream model: 2,000 stratified DS1 training beats, 600
-    # validation beats, batch 32, with the old (1 thread) and new (all cores) thread setting.
+    # The default pipeline's downstream model: 2,000 DS1 training beats, 600 validation beats,
+    # batch 32, with the old (1 thread) and new (all cores) thread setting.
     rng = np.random.default_rng(0)
     tr_i = rng.choice(len(xtr), min(2000, len(xtr)), replace=False)
     va_i = rng.choice(len(xva), min(600, len(xva)), replace=False)
     if yva[va_i].sum() == 0:  # validation F1 needs a V beat
         va_i[0] = int(np.flatnonzero(yva)[0])
-    r = {"stage": "siliconet downstream randinit, default size (2000 train / 600 val, batch 32), "
-                  "pipeline threads: old 1, new all cores",
-         "n_train": len(tr_i), "n_val": len(va_i)}  # fmt: skip
-    for k, (tm, th) in {"old": (old_simsiam, 1), "new": (new_simsiam, 0)}.items():
-        set_threads(th)
-        t = time.perf_counter()
-        tm.train_classifier("randinit", xtr[tr_i], ytr[tr_i], xva[va_i], yva[va_i],
-                            max_epochs=1, batch_size=32, progress=False)  # fmt: skip
-        r[f"{k}_beats_per_s"] = round(len(tr_i) / (time.perf_counter() - t), 1)
-    set_threads(threads)
-    r["speedup"] = round(r["new_beats_per_s"] / r["old_beats_per_s"], 2)
-    say(f"    default size: old {r['old_beats_per_s']} beats/s, new {r['new_beats_per_s']}")
-    rows.append(r)
+    every = (np.arange(len(xtr)), np.arange(len(xva)))
+    cases = [
+        ("siliconet downstream randinit, batch 128, train + DS1 validation", every, 128,
+         (threads, threads)),
+        ("siliconet downstream randinit, batch 32, train + DS1 validation", every, 32,
+         (threads, threads)),
+        ("siliconet downstream randinit, default size (2000 train / 600 val, batch 32), "
+         "pipeline threads: old 1, new all cores", (tr_i, va_i), 32, (1, 0)),
+    ]  # fmt: skip
+    for name, (ti, vi), batch, ths in cases:
+        data = (xtr[ti], ytr[ti], xva[vi], yva[vi])
+        r = {"stage": name, "n_train": len(ti), "n_val": len(vi)}
+        for k, tm, th in (("old", old_simsiam, ths[0]), ("new", new_simsiam, ths[1])):
+            set_threads(th)
+            t = time.perf_counter()
+            tm.train_classifier("randinit", *data, max_epochs=1, batch_size=batch,
+                                progress=False)  # fmt: skip
+            r[f"{k}_beats_per_s"] = round(len(ti) / (time.perf_counter() - t), 1)
+        set_threads(threads)
+        r["speedup"] = round(r["new_beats_per_s"] / r["old_beats_per_s"], 2)
+        say(f"    {name}: old {r['old_beats_per_s']} beats/s, new {r['new_beats_per_s']}")
+        rows.append(r)
     return rows
 
 
