@@ -9,7 +9,11 @@ is the frozen pre-change copy in ``benchmarks/_legacy/``.
 Step timings are the mean of the fastest quarter of the steps (robust to other jobs on the
 machine), with the median alongside; old and new alternate round by round.
 
-    python benchmarks/training_throughput.py [--threads 0] [--quick] [--out PATH]
+    python benchmarks/training_throughput.py [--threads 0] [--precision auto] [--quick] [--out PATH]
+
+Rows marked bf16 run SiliconNet's embedding under ``siliconet.precision`` (auto = bf16 where
+the CPU has native bf16): a change of arithmetic, not the same math, so they sit beside the
+float32 rows rather than replacing them.
 
 writes benchmarks/results/training_throughput.json.
 """
@@ -41,6 +45,7 @@ from ecglatent.training import simsiam as new_simsiam  # noqa: E402
 from ecglatent.training import trainer as new_trainer  # noqa: E402
 from ecglatent.training.device import set_threads  # noqa: E402
 from ecglatent.training.losses import vae_loss  # noqa: E402
+from ecglatent.training.precision import embeddings_in, resolve_precision  # noqa: E402
 
 
 def say(*a) -> None:
@@ -79,7 +84,7 @@ def vae_step(mod, leads: int, samples: int, batch: int):
     return step, model, (x,)
 
 
-def classifier_step(mod, batch: int):
+def classifier_step(mod, batch: int, precision: str = "fp32"):
     torch.manual_seed(0)
     model = mod.BeatClassifier().train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
@@ -87,7 +92,8 @@ def classifier_step(mod, batch: int):
     y = torch.randint(0, 2, (batch,))
 
     def step():
-        loss = F.cross_entropy(model(x), y)
+        with embeddings_in(model, precision):
+            loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -95,14 +101,15 @@ def classifier_step(mod, batch: int):
     return step, model, (x,)
 
 
-def simsiam_step(mod, batch: int):
+def simsiam_step(mod, batch: int, precision: str = "fp32"):
     torch.manual_seed(0)
     model = mod.SimSiam().train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
     x1, x2 = torch.randn(batch, 1, 301), torch.randn(batch, 1, 301)
 
     def step():
-        loss = new_simsiam.simsiam_loss(*model(x1, x2))
+        with embeddings_in(model, precision):
+            loss = new_simsiam.simsiam_loss(*model(x1, x2))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -154,7 +161,7 @@ def time_steps(steps: dict[str, callable], n: int) -> dict[str, dict[str, float]
     return out
 
 
-def bench_steps(n_steps: int, matmul: float) -> list[dict]:
+def bench_steps(n_steps: int, matmul: float, precision: str) -> list[dict]:
     def vae_loss_fn(m, inp):
         return vae_loss(m(inp[0]), inp[0], beta=4.0, gamma=0.0).total
 
@@ -165,9 +172,11 @@ def bench_steps(n_steps: int, matmul: float) -> list[dict]:
         return new_simsiam.simsiam_loss(*m(*inp))
 
     # (name, batch, make, modules, loss, threads old/new). None keeps the process's setting;
-    # the last row is SiliconNet as the pipeline runs it: the old default trained with one
-    # thread (siliconet.threads: 1), the new one with one per core; batch 32 as in params.yaml.
+    # the "pipeline" rows are SiliconNet as the pipeline runs it: the old default trained with
+    # one thread (siliconet.threads: 1), the new one with one per core; batch 32 as in
+    # params.yaml. The make functions take the path's precision (the old path is float32).
     same = (None, None)
+    bf = f" [new: {precision}]"
     cases = [
         ("small β-VAE 12×400 (PTB-XL), L=2", 32,
          lambda mod: vae_step(mod, 12, 400, 32), (old_vae, new_vae), vae_loss_fn, same),
@@ -184,6 +193,18 @@ def bench_steps(n_steps: int, matmul: float) -> list[dict]:
         ("SiliconNet CNN 1×301 (pipeline: batch 32, old 1 thread, new all cores)", 32,
          lambda mod: classifier_step(mod, 32), (old_sil, new_sil), clf_loss_fn, (1, 0)),
     ]  # fmt: skip
+    if precision != "fp32":
+        prec = {old_sil: "fp32", new_sil: precision}
+        cases += [
+            ("SiliconNet CNN 1×301 (downstream batch)" + bf, 128,
+             lambda mod: classifier_step(mod, 128, prec[mod]), (old_sil, new_sil), clf_loss_fn,
+             same),
+            ("SimSiam step, two views" + bf, 64,
+             lambda mod: simsiam_step(mod, 64, prec[mod]), (old_sil, new_sil), sim_loss_fn, same),
+            ("SiliconNet CNN 1×301 (pipeline: batch 32, old 1 thread, new all cores)" + bf, 32,
+             lambda mod: classifier_step(mod, 32, prec[mod]), (old_sil, new_sil), clf_loss_fn,
+             (1, 0)),
+        ]  # fmt: skip
     rows = []
     for name, batch, make, (old_mod, new_mod), loss_fn, (old_th, new_th) in cases:
         say(f"[step] {name}, batch {batch} ...")
@@ -213,9 +234,10 @@ def rate_row(row: dict, t: dict, batch: int, flops: float, matmul: float) -> dic
     return row
 
 
-def bench_scoring(n_rounds: int, matmul: float) -> list[dict]:
+def bench_scoring(n_rounds: int, matmul: float, precision: str) -> list[dict]:
     """Eval-mode scoring (validation, siliconet-evaluate, serving): the module as trained
-    (old) against its BatchNorm-folded inference copy (new), batch 2048."""
+    (old) against its BatchNorm-folded inference copy (new), batch 2048; then the folded copy
+    at ``precision`` against the old module."""
     say("[scoring] SiliconNet classifier, eval mode, batch 2048 ...")
     torch.manual_seed(0)
     old_model = old_sil.BeatClassifier().eval()
@@ -234,13 +256,21 @@ def bench_scoring(n_rounds: int, matmul: float) -> list[dict]:
 
         return run
 
-    # the copy is made per call, as validation and predict_proba make it
-    t = time_steps({"old": score(old_model),
-                    "new": lambda: score(new_sil.inference_copy(new_model))()}, n_rounds)  # fmt: skip
-    row = {"model": "SiliconNet classifier scoring (eval, batch 2048)", "batch": 2048,
-           "mflop_per_sample_forward": flops / 1e6}  # fmt: skip
-    rate_row(row, t, 2048, flops, matmul)
-    return [row]
+    def folded(prec: str):
+        def run():  # the copy is made per call, as validation and predict_proba make it
+            with embeddings_in(new_model, prec):
+                score(new_sil.inference_copy(new_model))()
+
+        return run
+
+    rows = []
+    for prec in ["fp32"] + ([precision] if precision != "fp32" else []):
+        t = time_steps({"old": score(old_model), "new": folded(prec)}, n_rounds)
+        name = "SiliconNet classifier scoring (eval, batch 2048)"
+        row = {"model": name + (f" [new: {prec}]" if prec != "fp32" else ""), "batch": 2048,
+               "mflop_per_sample_forward": flops / 1e6}  # fmt: skip
+        rows.append(rate_row(row, t, 2048, flops, matmul))
+    return rows
 
 
 # ------------------------------------------------------------------------ end-to-end epochs
@@ -316,7 +346,7 @@ def vae_epoch(tr_mod, vae_mod, x: np.ndarray, y: np.ndarray, phase: str, items: 
     return n / (time.perf_counter() - t)
 
 
-def bench_epochs(quick: bool, threads: int) -> list[dict]:
+def bench_epochs(quick: bool, threads: int, precision: str) -> list[dict]:
     import tempfile
 
     root = mirror_dir()
@@ -359,16 +389,21 @@ def bench_epochs(quick: bool, threads: int) -> list[dict]:
     xb = _norm(xb)
     n_tr = int(len(xb) * 0.8)
     # at the benchmark's threads, then as the pipeline runs it (old default 1 thread, new all)
-    for suffix, ths in (("", (threads, threads)),
-                        (", pipeline threads: old 1, new all cores", (1, 0))):  # fmt: skip
+    settings = [("", (threads, threads), "fp32"),
+                (", pipeline threads: old 1, new all cores", (1, 0), "fp32")]  # fmt: skip
+    if precision != "fp32":
+        settings.append((f", pipeline threads and precision: old 1 thread, new all cores, "
+                         f"{precision}", (1, 0), precision))  # fmt: skip
+    for suffix, ths, prec in settings:
         r = {"stage": f"siliconet pretrain (SimSiam, batch 64){suffix}", "n_train": n_tr}
         for k, tm, mm, th in (("old", old_simsiam, old_sil, ths[0]),
                               ("new", new_simsiam, new_sil, ths[1])):  # fmt: skip
             set_threads(th)
             torch.manual_seed(0)
+            kw = {"precision": prec} if k == "new" else {}
             t = time.perf_counter()
             tm.pretrain_simsiam(mm.SimSiam(), xb[:n_tr], xb[n_tr:], batch_size=64, max_epochs=1,
-                                progress=False)  # fmt: skip
+                                progress=False, **kw)  # fmt: skip
             r[f"{k}_samples_per_s"] = round(n_tr / (time.perf_counter() - t), 1)
         set_threads(threads)
         r["speedup"] = round(r["new_samples_per_s"] / r["old_samples_per_s"], 2)
@@ -385,22 +420,30 @@ def bench_epochs(quick: bool, threads: int) -> list[dict]:
     if yva[va_i].sum() == 0:  # validation F1 needs a V beat
         va_i[0] = int(np.flatnonzero(yva)[0])
     every = (np.arange(len(xtr)), np.arange(len(xva)))
+    default = ("siliconet downstream randinit, default size (2000 train / 600 val, batch 32), "
+               "pipeline threads: old 1, new all cores")
     cases = [
         ("siliconet downstream randinit, batch 128, train + DS1 validation", every, 128,
-         (threads, threads)),
+         (threads, threads), "fp32"),
         ("siliconet downstream randinit, batch 32, train + DS1 validation", every, 32,
-         (threads, threads)),
-        ("siliconet downstream randinit, default size (2000 train / 600 val, batch 32), "
-         "pipeline threads: old 1, new all cores", (tr_i, va_i), 32, (1, 0)),
+         (threads, threads), "fp32"),
+        (default, (tr_i, va_i), 32, (1, 0), "fp32"),
     ]  # fmt: skip
-    for name, (ti, vi), batch, ths in cases:
+    if precision != "fp32":
+        cases += [
+            (f"siliconet downstream randinit, batch 128, train + DS1 validation [new: {precision}]",
+             every, 128, (threads, threads), precision),
+            (f"{default} [new: {precision}]", (tr_i, va_i), 32, (1, 0), precision),
+        ]  # fmt: skip
+    for name, (ti, vi), batch, ths, prec in cases:
         data = (xtr[ti], ytr[ti], xva[vi], yva[vi])
         r = {"stage": name, "n_train": len(ti), "n_val": len(vi)}
         for k, tm, th in (("old", old_simsiam, ths[0]), ("new", new_simsiam, ths[1])):
             set_threads(th)
+            kw = {"precision": prec} if k == "new" else {}
             t = time.perf_counter()
             tm.train_classifier("randinit", *data, max_epochs=1, batch_size=batch,
-                                progress=False)  # fmt: skip
+                                progress=False, **kw)  # fmt: skip
             r[f"{k}_beats_per_s"] = round(len(ti) / (time.perf_counter() - t), 1)
         set_threads(threads)
         r["speedup"] = round(r["new_beats_per_s"] / r["old_beats_per_s"], 2)
@@ -413,6 +456,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=0, help="0 = one per core")
     ap.add_argument("--steps", type=int, default=24, help="timed steps per model and path")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                    help="SiliconNet's embedding in the extra [new: bf16] rows (auto as in "
+                         "params.yaml: bf16 where native; fp32 adds no rows)")  # fmt: skip
     ap.add_argument("--quick", action="store_true", help="few steps, small data (a smoke run)")
     ap.add_argument("--no-epochs", action="store_true", help="training steps only")
     ap.add_argument("--no-steps", action="store_true", help="end-to-end epochs only")
@@ -421,15 +467,18 @@ def main() -> None:
     args = ap.parse_args()
     set_threads(args.threads)
     n_steps = 2 if args.quick else args.steps
-    say(f"threads {torch.get_num_threads()}, torch {torch.__version__}")
+    precision = resolve_precision(args.precision, "cpu")
+    say(f"threads {torch.get_num_threads()}, torch {torch.__version__}, SiliconNet {precision}")
     matmul = matmul_gflops()
     say(f"[matmul] 2048² fp32: {matmul:.0f} GFLOP/s")
-    steps = [] if args.no_steps else bench_steps(n_steps, matmul)
-    scoring = [] if args.no_steps else bench_scoring(n_steps, matmul)
-    epochs = [] if args.no_epochs else bench_epochs(args.quick, args.threads)
+    steps = [] if args.no_steps else bench_steps(n_steps, matmul, precision)
+    scoring = [] if args.no_steps else bench_scoring(n_steps, matmul, precision)
+    epochs = [] if args.no_epochs else bench_epochs(args.quick, args.threads, precision)
     matmul_end = matmul_gflops()
     path = write_result(args.out, {
         "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "siliconet_precision": precision,
+        "cpu_native_bf16": resolve_precision("auto", "cpu") == "bf16",
         "load_average": os.getloadavg(), "quick": args.quick, "steps_timed": n_steps,
         "matmul_2048_fp32_gflops": round(max(matmul, matmul_end), 1),
         "matmul_2048_fp32_gflops_start_end": [round(matmul, 1), round(matmul_end, 1)],

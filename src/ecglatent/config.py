@@ -259,6 +259,8 @@ class SiliconConfig:
     # a test lead gets its own F1 row only with at least this many V beats
     min_v_beats: int = 20
     device: str = "auto"
+    # the embedding's convolutions: auto (bf16 where the CPU/GPU has it natively) | fp32 | bf16
+    precision: str = "auto"
     threads: int = 0
     # torch threads for scoring in siliconet-evaluate (no training runs beside it); 0 = all cores
     eval_threads: int = 0
@@ -377,6 +379,10 @@ def _validate(p: Params) -> None:
         raise ConfigError(
             f"params.yaml: siliconet.pretrain_databases {list(corpora)}: use ptb-xl and/or "
             f"challenge-2021"
+        )
+    if p.siliconet.precision not in ("auto", "fp32", "bf16"):
+        raise ConfigError(
+            f"params.yaml: siliconet.precision {p.siliconet.precision!r}: use auto, fp32 or bf16"
         )
     if p.siliconet.pretrain_beats_per_record < 0:
         raise ConfigError(

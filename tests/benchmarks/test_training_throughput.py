@@ -24,7 +24,8 @@ def result(tmp_path_factory, mirror) -> dict:
     out = tmp_path_factory.mktemp("bench") / "throughput.json"
     env = {**os.environ, "ECGLATENT_DATA_MIRROR": str(mirror)}
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--out", str(out)],
+        [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--precision", "bf16",
+         "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -34,9 +35,12 @@ def result(tmp_path_factory, mirror) -> dict:
 
 def test_every_step_row_is_measured_old_and_new(result):
     assert result["quick"] is True and result["threads"] == 1
+    assert result["siliconet_precision"] == "bf16"
     assert result["matmul_2048_fp32_gflops"] > 0
     rows = {r["model"]: r for r in result["training_step"]}
-    assert len(rows) == 6  # 2 β-VAE shapes (one at two batches), 3 SiliconNet, SimSiam
+    assert len(rows) == 9  # 2 β-VAE shapes (one at two batches), 3 SiliconNet, SimSiam; + bf16:
+    assert sum(name.endswith("[new: bf16]") for name in rows) == 3  # SiliconNet ×2, SimSiam
+    assert [r["model"].endswith("[new: bf16]") for r in result["scoring"]] == [False, True]
     for r in result["training_step"] + result["scoring"]:
         assert r["old_samples_per_s"] > 0 and r["new_samples_per_s"] > 0, r
         assert r["speedup"] == pytest.approx(r["new_samples_per_s"] / r["old_samples_per_s"],
@@ -61,8 +65,8 @@ def test_every_training_stage_has_an_end_to_end_epoch(result):
     for name in ("vae pretrain ptbxl", "vae pretrain mitdb", "vae finetune ptbxl",
                  "vae finetune mitdb"):  # fmt: skip
         assert name in stages
-    assert sum(s.startswith("siliconet pretrain") for s in stages) == 2
-    assert sum(s.startswith("siliconet downstream") for s in stages) == 3
+    assert sum(s.startswith("siliconet pretrain") for s in stages) == 3  # fp32 ×2, bf16
+    assert sum(s.startswith("siliconet downstream") for s in stages) == 5  # fp32 ×3, bf16 ×2
     for r in result["epoch_end_to_end"]:
         old = r.get("old_samples_per_s", r.get("old_beats_per_s"))
         new = r.get("new_samples_per_s", r.get("new_beats_per_s"))

@@ -108,23 +108,28 @@ def test_small_vae_same_outputs_and_gradients(leads, samples, train_mode, dtype)
     _close_grads(grads[1], grads[0])
 
 
-def test_factor_vae_loads_and_matches_in_eval_mode():
-    # the FactorECG-style VAE shares the blocks; its eval-mode output must not move either
+def test_factor_vae_matches_with_torch_dropout_in_eval_mode():
+    # the FactorECG-style VAE shares the blocks; with torch's own Dropout modules in place of
+    # the faster ones (the code before the change) its eval-mode output must not move
     torch.manual_seed(0)
     model = build_factor_vae(12, 400, 4, dropout=0.1).eval()
     x = torch.randn(4, 12, 400)
     with torch.no_grad():
         ref = model(x).x_hat
-        # the plain (NCHW) layout of the same weights gives the same function
-        plain = {k: v.contiguous() for k, v in model.state_dict().items()}
-        model.load_state_dict(plain)
-        _close(model(x).x_hat, ref)
+        n_swapped = 0
+        for module in list(model.modules()):
+            for name, child in list(module.named_children()):
+                if isinstance(child, small_vae.Dropout):
+                    setattr(module, name, torch.nn.Dropout(child.p))
+                    n_swapped += 1
+        assert n_swapped > 0
+        _close(model.eval()(x).x_hat, ref)
 
 
 def test_new_dropout_keep_probability_and_scale():
     p = 0.1
     drop = small_vae.Dropout(p).train()
-    x = torch.ones(64, 8, 12, 200).contiguous(memory_format=torch.channels_last)
+    x = torch.ones(64, 8, 12, 200)
     torch.manual_seed(0)
     out = drop(x)
     kept = out != 0

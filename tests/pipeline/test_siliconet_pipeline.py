@@ -203,11 +203,16 @@ def test_artifacts_written(silicon_run: Path):
 
 def test_reported_f1_recomputed_from_saved_models(silicon_run: Path):
     """Golden values: every model's DS2 MLII F1, Se, PPV recomputed here from its saved weights,
-    its saved threshold and the stored DS2 windows (softmax of the network, sklearn metrics)."""
+    its saved threshold and the stored DS2 windows (softmax of the network, sklearn metrics).
+    The network runs at the precision the run resolved (``siliconet.precision: auto``: bf16 on
+    a CPU with native bf16), on its BatchNorm-folded copy in the pipeline's scoring slices,
+    since a bf16 rounding can move a beat across the threshold."""
     from sklearn.metrics import f1_score, precision_score, recall_score
 
-    from ecglatent.models.siliconet import BeatClassifier
+    from ecglatent.models.siliconet import BeatClassifier, inference_copy
     from ecglatent.pipeline.siliconet_data import stratified_cap
+    from ecglatent.training.precision import embeddings_in, resolve_precision
+    from ecglatent.training.simsiam import EVAL_BATCH
 
     data = silicon_run / "data/siliconet"
     norm = json.loads((data / "normaliser.json").read_text())["mitdb"]
@@ -227,8 +232,11 @@ def test_reported_f1_recomputed_from_saved_models(silicon_run: Path):
         net = BeatClassifier()
         net.load_state_dict(saved["state_dict"])
         net.eval()
-        with torch.no_grad():
-            p_v = torch.softmax(net(torch.as_tensor(x[:, None, :])), dim=1)[:, 1].numpy()
+        xt = torch.as_tensor(x[:, None, :])
+        with torch.no_grad(), embeddings_in(net, resolve_precision("auto", "cpu")):
+            folded = inference_copy(net)
+            logits = torch.cat([folded(xt[i : i + EVAL_BATCH]) for i in range(0, len(xt), EVAL_BATCH)])
+            p_v = torch.softmax(logits, dim=1)[:, 1].numpy()
         pred = (p_v >= saved["threshold"]).astype(int)
         rep = results[(results.config == row.config) & (results.seed == row.seed)
                       & (results["eval"] == "DS2 MLII")].iloc[0]  # fmt: skip
@@ -246,6 +254,7 @@ def test_one_run_per_configuration_and_seed_with_f1_per_epoch(silicon_run: Path)
     pairs = sorted((r.data.tags["config"], int(r.data.tags["seed"])) for r in runs)
     assert pairs == sorted((c, s) for c in CONFIG_ORDER for s in SEEDS)
     for r in runs:
+        assert r.data.params["precision"] in ("fp32", "bf16")  # what 'auto' resolved to
         for key in ("downstream/train_loss", "downstream/val_loss", "downstream/val_f1"):
             assert [m.step for m in client.get_metric_history(r.info.run_id, key)] == [0, 1]
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id, "confusion")}

@@ -90,11 +90,19 @@ class SiliconEmbedding(nn.Module):
                 layers.append(HalfPool())
         self.features = nn.Sequential(*layers)
         self.out_dim = c
+        # autocast dtype of the convolutions (None = float32); not saved with the weights.
+        # Set through ecglatent.training.precision.embeddings_in.
+        self.compute_dtype: torch.dtype | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 3:
             raise ValueError(f"expected (B, channels, T), got {tuple(x.shape)}")
-        return torch.amax(self.features(x), dim=-1)
+        dtype = getattr(self, "compute_dtype", None)  # None also for modules pickled before it
+        if dtype is None:
+            return torch.amax(self.features(x), dim=-1)
+        with torch.autocast(x.device.type, dtype=dtype):
+            h = self.features(x)
+        return torch.amax(h, dim=-1).float()
 
 
 class Projector(nn.Module):

@@ -38,11 +38,11 @@ SMALL_KERNEL = 5
 # and the run dies on NaN. ±10 (σ from 0.007 to 150) never binds in a healthy run, and unlike
 # a hard clamp it keeps a gradient that pulls an outlier back.
 LOGVAR_BOUND = 10.0
-# The conv bodies keep weights and activations channels-last (NHWC): with the few channels of
-# these (1, k) kernels oneDNN's NHWC convolutions ran 1.5-2x faster forward + backward than
-# NCHW here (benchmarks/training_throughput.py). Only strides change: state_dict keys, shapes
-# and values are those of the plain layout, and old model files load unchanged.
-MEMORY_FORMAT = torch.channels_last
+# The conv bodies run in the plain NCHW layout. Channels-last (NHWC) convolutions alone are
+# 1.2-1.5x faster here, but GroupNorm has to run in NCHW (torch's NHWC GroupNorm kernel on the
+# CPU computes the variance as E[x²]−E[x]² and rounds ~40x worse), and the four layout copies
+# per GroupNorm and step cost more than the faster convolutions save: the whole training step
+# was 4-11 % faster in NCHW (benchmarks/training_throughput.py, torch 2.13, oneDNN 3.12).
 
 
 class VAEOutput(NamedTuple):
@@ -65,24 +65,9 @@ def _groups(channels: int) -> int:
     return math.gcd(channels, max(1, min(8, channels // 4)))
 
 
-class GroupNorm(nn.GroupNorm):
-    """``nn.GroupNorm`` computed in the plain (NCHW) layout whatever the input's layout.
-
-    torch's channels-last GroupNorm kernel on the CPU is slower here and rounds ~40x worse:
-    its weight gradients differed from float64 by ~4e-5 (relative), against ~1e-6 for NCHW.
-    The result goes back to the input's layout. Same parameters as ``nn.GroupNorm``.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 4 or x.is_contiguous():
-            return super().forward(x)
-        y = F.group_norm(x.contiguous(), self.num_groups, self.weight, self.bias, self.eps)
-        return y.contiguous(memory_format=torch.channels_last)
-
-
 def norm(channels: int) -> nn.GroupNorm:
     """The normalisation layer used throughout (see the module docstring for why GroupNorm)."""
-    return GroupNorm(_groups(channels), channels)
+    return nn.GroupNorm(_groups(channels), channels)
 
 
 def act() -> nn.LeakyReLU:
@@ -103,7 +88,7 @@ def _mask_chunk(out: np.ndarray, seed: int, chunk: int, keep_below: int, scale: 
 
 
 def dropout_mask_cpu(x: Tensor, p: float) -> Tensor:
-    """A scaled dropout mask for ``x``: 1/(1−p) with probability 1−p, else 0, in x's layout.
+    """A scaled dropout mask for ``x``: 1/(1−p) with probability 1−p, else 0, x's shape.
 
     Same distribution as ``nn.Dropout``'s (keep-probability rounded to 2^-16), drawn with
     numpy's PCG64 from a seed taken off torch's global generator, so ``torch.manual_seed``
@@ -132,11 +117,7 @@ def dropout_mask_cpu(x: Tensor, p: float) -> Tensor:
         else:
             for o, c in parts:
                 _mask_chunk(o, seed, c, keep_below, scale)
-    return torch.from_numpy(out).as_strided(x.shape, x.stride())
-
-
-def _dense(x: Tensor) -> bool:
-    return x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)
+    return torch.from_numpy(out).view(x.shape)
 
 
 class Dropout(nn.Dropout):
@@ -151,7 +132,7 @@ class Dropout(nn.Dropout):
 
     def forward(self, x: Tensor) -> Tensor:
         if (not self.training or not 0.0 < self.p < 1.0 or x.device.type != "cpu"
-                or x.dtype != torch.float32 or torch.compiler.is_compiling() or not _dense(x)):  # fmt: skip
+                or x.dtype != torch.float32 or torch.compiler.is_compiling() or not x.is_contiguous()):  # fmt: skip
             return F.dropout(x, self.p, self.training, self.inplace)
         return x * dropout_mask_cpu(x, self.p)
 
@@ -271,7 +252,7 @@ class LatentEncoder(nn.Module):
             nn.init.zeros_(fc.bias)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.body(x.unsqueeze(1).contiguous(memory_format=MEMORY_FORMAT)).flatten(1)
+        h = self.body(x.unsqueeze(1)).flatten(1)
         logvar = self.fc_logvar(h)
         if self.logvar_bound is not None:
             logvar = self.logvar_bound * torch.tanh(logvar / self.logvar_bound)
@@ -295,7 +276,6 @@ class LatentDecoder(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         h = self.act(self.fc(z)).view(z.shape[0], *self.feat_shape)
-        h = h.contiguous(memory_format=MEMORY_FORMAT)
         return fit_length(self.body(h).squeeze(1), self.n_samples)
 
 
@@ -371,8 +351,6 @@ class TaskVAE(nn.Module):
             raise ValueError(
                 f"decoder body gives {tuple(out.shape)}, expected (1, 1, {n_leads}, ~{n_samples})"
             )
-        encoder_body.to(memory_format=MEMORY_FORMAT)
-        decoder_body.to(memory_format=MEMORY_FORMAT)
         self.encoder = LatentEncoder(encoder_body, feat_shape, latent_dim, logvar_bound)
         self.decoder = LatentDecoder(decoder_body, feat_shape, latent_dim, n_samples)
         self.head = PredictionHead(latent_pred, n_extra) if latent_pred else None

@@ -66,6 +66,7 @@ from ecglatent.pipeline.siliconet_data import (
 from ecglatent.sources import cinc2021, incart, mitdb
 from ecglatent.tracking import registry, runs
 from ecglatent.training.device import pick_device, set_threads
+from ecglatent.training.precision import embeddings_in, resolve_precision
 from ecglatent.training.simsiam import CONFIGS, predict_proba, pretrain_simsiam, train_classifier
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,7 @@ def run_siliconet_pretrain(params: Params) -> dict[str, float]:
     paths = SiliconPaths.of(params)
     set_threads(cfg.threads)
     device = pick_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     x, table = load_set(paths.pretrain_beats)
     norm = read_json(paths.normaliser)["pretrain"]
     tr = np.flatnonzero(table["role"].to_numpy() == "train")
@@ -282,19 +284,20 @@ def run_siliconet_pretrain(params: Params) -> dict[str, float]:
     torch.manual_seed(params.seed)
     model = build_simsiam(cfg)
     pc = cfg.pretrain
-    log.info(
-        "siliconet-pretrain: %d train / %d val beats (12 leads) on %s", len(tr), len(va), device
-    )
+    log.info("siliconet-pretrain: %d train / %d val beats (12 leads) on %s, %s", len(tr),
+             len(va), device, precision)  # fmt: skip
     runs.configure(params.tracking, cfg.experiment)
     run_params = {"seed": params.seed, "pretrain": asdict(pc), "projector_dim": cfg.projector_dim,
                   "projector_layers": cfg.projector_layers, "predictor_hidden": cfg.predictor_hidden,
-                  "n_train": len(tr), "n_val": len(va), "device": str(device)}  # fmt: skip
+                  "n_train": len(tr), "n_val": len(va), "device": str(device),
+                  "precision": precision}  # fmt: skip
     with runs.run("siliconet/pretrain", run_params, {"stage": "siliconet_pretrain"}) as active:
         result = pretrain_simsiam(model, train_x, val_x, lr=pc.lr, weight_decay=pc.weight_decay,
                                   batch_size=pc.batch_size, max_epochs=pc.max_epochs,
                                   patience=pc.patience, lr_step_epochs=pc.lr_step_epochs,
                                   lr_gamma=pc.lr_gamma, seed=params.seed, device=device,
-                                  on_epoch=runs.epoch_logger("pretrain"))  # fmt: skip
+                                  on_epoch=runs.epoch_logger("pretrain"),
+                                  precision=precision)  # fmt: skip
         mlflow.log_metrics({"pretrain/best_val_loss": result.best_val_loss,
                             "pretrain/best_epoch": result.best_epoch,
                             "pretrain/stopped_early": float(result.stopped_early)})  # fmt: skip
@@ -336,6 +339,7 @@ def run_siliconet_downstream(params: Params) -> pd.DataFrame:
         raise EcglatentError(f"siliconet.configs: unknown {unknown}; known {sorted(CONFIGS)}")
     set_threads(cfg.threads)
     device = pick_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     norm = read_json(paths.normaliser)["mitdb"]
     train = load_beat_set(paths.mitdb / "ds1_train", norm["mean"], norm["std"])
     val = load_beat_set(paths.mitdb / "ds1_val", norm["mean"], norm["std"])
@@ -357,7 +361,7 @@ def run_siliconet_downstream(params: Params) -> pd.DataFrame:
         log.info("siliconet-downstream [%d/%d] %s seed %d: %d train / %d val beats", k,
                  len(todo), config, seed, len(tr_sub), len(val_sub))  # fmt: skip
         rows.append(_train_one(params, paths, config, seed, tr_sub, val_sub, embedding, pre_run,
-                               device))  # fmt: skip
+                               device, precision))  # fmt: skip
     index = pd.DataFrame(rows)
     index.to_csv(paths.index, index=False)
     return index
@@ -381,13 +385,14 @@ def _max_epochs(dc, config: str) -> int:
 
 
 def _train_one(params: Params, paths: SiliconPaths, config: str, seed: int, train: BeatSet,
-               val: BeatSet, embedding, pre_run: str, device: torch.device) -> dict[str, Any]:  # fmt: skip
+               val: BeatSet, embedding, pre_run: str, device: torch.device,
+               precision: str = "fp32") -> dict[str, Any]:  # fmt: skip
     cfg = params.siliconet
     dc = cfg.downstream
     run_params = {"config": config, "seed": seed, "table1": asdict(CONFIGS[config]),
                   "downstream": asdict(dc), "n_train": len(train), "n_val": len(val),
                   "n_train_v": int(train.y.sum()), "n_val_v": int(val.y.sum()),
-                  "device": str(device)}  # fmt: skip
+                  "device": str(device), "precision": precision}  # fmt: skip
     tags = {"stage": "siliconet_downstream", "config": config, "seed": str(seed),
             "pretrain_run_id": pre_run}  # fmt: skip
     t0 = time.perf_counter()
@@ -397,8 +402,9 @@ def _train_one(params: Params, paths: SiliconPaths, config: str, seed: int, trai
                                schedule_epochs=dc.schedule_epochs, patience=dc.patience,
                                batch_size=dc.batch_size, weight_decay=dc.weight_decay,
                                weighted_loss=dc.weighted_loss, tune_threshold=dc.tune_threshold,
-                               seed=seed, device=device, on_epoch=runs.epoch_logger("downstream"))  # fmt: skip
-        p_v = predict_proba(res.model, val.x)[:, 1]
+                               seed=seed, device=device, on_epoch=runs.epoch_logger("downstream"),
+                               precision=precision)  # fmt: skip
+        p_v = predict_proba(res.model, val.x, precision=precision)[:, 1]
         m = beat_metrics(val.y, (p_v >= res.threshold).astype(np.int64))
         mlflow.log_metrics({"val/f1": m.f1, "val/se": m.se, "val/ppv": m.ppv,
                             "val/best_epoch": res.best_epoch, "val/threshold": res.threshold,
@@ -432,6 +438,7 @@ def run_siliconet_evaluate(params: Params) -> dict[str, Any]:
     paths = SiliconPaths.of(params)
     set_threads(cfg.eval_threads)
     device = pick_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     if not paths.index.exists():
         raise EcglatentError(f"{paths.index} not found: run `ecglatent siliconet-downstream` first")
     index = pd.read_csv(paths.index)
@@ -445,7 +452,7 @@ def run_siliconet_evaluate(params: Params) -> dict[str, Any]:
         model, saved = _load_classifier(paths.downstream / entry.path, device)
         model_rows: list[dict[str, object]] = []
         for set_name, (beats, leads) in test_sets.items():
-            p_v = _probability_v(model, beats, cache, set_name, saved["config"])
+            p_v = _probability_v(model, beats, cache, set_name, saved["config"], precision)
             y_pred = (p_v >= saved["threshold"]).astype(np.int64)
             model_rows += _eval_rows(params, entry.config, entry.seed, set_name, beats.y, y_pred,
                                      leads)  # fmt: skip
@@ -460,7 +467,8 @@ def run_siliconet_evaluate(params: Params) -> dict[str, Any]:
     paths.reports.mkdir(parents=True, exist_ok=True)
     results.to_csv(paths.results, index=False)
     champion = _champion(params, paths, index, results)
-    context = report.ReportContext.build(params, paths, index, _set_sizes(test_sets), device)
+    context = report.ReportContext.build(params, paths, index, _set_sizes(test_sets),
+                                         f"{device} ({precision})")  # fmt: skip
     v_beats = v_beats_per_lead(test_sets)
     paths.report.write_text(report.markdown(results, index, champion, context)
                             + lead_note(v_beats, cfg.min_v_beats))  # fmt: skip
@@ -562,15 +570,15 @@ def _embedding_key(model: BeatClassifier) -> str:
 
 
 def _probability_v(model: BeatClassifier, beats: BeatSet, cache: dict, set_name: str,
-                   config: str) -> np.ndarray:  # fmt: skip
-    """P(V) per beat. A frozen pretrained embedding is shared by every seed of its
-    configuration, so its features are computed once per test set."""
+                   config: str, precision: str = "fp32") -> np.ndarray:  # fmt: skip
+    """P(V) per beat, the embedding at ``precision``. A frozen pretrained embedding is shared by
+    every seed of its configuration, so its features are computed once per test set."""
     cfg = CONFIGS[config]
     if cfg.train_embedding or not cfg.pretrained:
-        return predict_proba(model, beats.x)[:, 1]
+        return predict_proba(model, beats.x, precision=precision)[:, 1]
     dev = next(model.parameters()).device
     key = (_embedding_key(model), set_name)
-    with torch.no_grad():
+    with torch.no_grad(), embeddings_in(model, precision):
         if key not in cache:
             x = torch.as_tensor(beats.x, device=dev)
             features = inference_copy(model.embedding)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ecglatent.datasets.single_lead import sample_two_leads
 from ecglatent.evaluation.beat_metrics import beat_metrics, best_threshold
 from ecglatent.models.siliconet import BeatClassifier, SiliconEmbedding, SimSiam, inference_copy
+from ecglatent.training.precision import embeddings_in
 
 log = logging.getLogger(__name__)
 
@@ -136,63 +137,66 @@ def pretrain_simsiam(
     device: torch.device | str | None = None,
     on_epoch: EpochCallback | None = None,
     progress: bool = True,
+    precision: str = "fp32",
 ) -> PretrainResult:
     """SimSiam on normalised multi-lead beats (n, L, T): views = two different leads per beat.
 
     AdamW, lr × ``lr_gamma`` every ``lr_step_epochs`` epochs, early stopping on validation loss.
     Training views are redrawn every epoch; validation views are drawn once (seeded) so the
     validation loss is comparable across epochs. On return the model holds its best weights.
-    History rows: epoch, train_loss, val_loss, val_z_std, lr, seconds.
+    ``precision`` ('fp32' or 'bf16', see :mod:`ecglatent.training.precision`) is the
+    embedding's. History rows: epoch, train_loss, val_loss, val_z_std, lr, seconds.
     """
-    dev = torch.device(device) if device is not None else next(model.parameters()).device
-    model.to(dev)
-    train = _as_tensor(train_beats, dev)
-    val = _as_tensor(val_beats, dev)
-    if len(train) < 2 or len(val) < 1:
-        raise ValueError(
-            f"need >= 2 training and >= 1 validation beats, got {len(train)}/{len(val)}"
-        )
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    v1, v2 = sample_two_leads(val, np.random.default_rng(seed + 1))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_step_epochs, gamma=lr_gamma)
-    result = PretrainResult(model=model)
-    best_state = copy.deepcopy(model.state_dict())
-    bad = 0
-    bar = tqdm(range(max_epochs), desc="simsiam", unit="ep", disable=not progress)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        model.train()
-        total, n = torch.zeros((), dtype=torch.float64, device=dev), 0
-        for idx in _batches(len(train), batch_size, gen):
-            x1, x2 = sample_two_leads(train[idx.to(dev)], rng)
-            loss = simsiam_loss(*model(x1, x2))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach().double() * len(idx)
-            n += len(idx)
-        lr_now = opt.param_groups[0]["lr"]
-        sched.step()
-        val_loss, z_std = _simsiam_val(model, v1, v2, EVAL_BATCH)
-        row = {"epoch": float(epoch), "train_loss": float(total) / max(n, 1), "val_loss": val_loss,
-               "val_z_std": z_std, "lr": lr_now, "seconds": time.perf_counter() - t0}  # fmt: skip
-        result.history.append(row)
-        if on_epoch:
-            on_epoch(row)
-        bar.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}")
-        if val_loss < result.best_val_loss:
-            result.best_val_loss, result.best_epoch, bad = val_loss, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad += 1
-            if bad >= patience:
-                result.stopped_early = True
-                break
-    model.load_state_dict(best_state)
-    return result
+    with embeddings_in(model, precision):
+        dev = torch.device(device) if device is not None else next(model.parameters()).device
+        model.to(dev)
+        train = _as_tensor(train_beats, dev)
+        val = _as_tensor(val_beats, dev)
+        if len(train) < 2 or len(val) < 1:
+            raise ValueError(
+                f"need >= 2 training and >= 1 validation beats, got {len(train)}/{len(val)}"
+            )
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        v1, v2 = sample_two_leads(val, np.random.default_rng(seed + 1))
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_step_epochs, gamma=lr_gamma)
+        result = PretrainResult(model=model)
+        best_state = copy.deepcopy(model.state_dict())
+        bad = 0
+        bar = tqdm(range(max_epochs), desc="simsiam", unit="ep", disable=not progress)
+        for epoch in bar:
+            t0 = time.perf_counter()
+            model.train()
+            total, n = torch.zeros((), dtype=torch.float64, device=dev), 0
+            for idx in _batches(len(train), batch_size, gen):
+                x1, x2 = sample_two_leads(train[idx.to(dev)], rng)
+                loss = simsiam_loss(*model(x1, x2))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.detach().double() * len(idx)
+                n += len(idx)
+            lr_now = opt.param_groups[0]["lr"]
+            sched.step()
+            val_loss, z_std = _simsiam_val(model, v1, v2, EVAL_BATCH)
+            row = {"epoch": float(epoch), "train_loss": float(total) / max(n, 1), "val_loss": val_loss,
+                   "val_z_std": z_std, "lr": lr_now, "seconds": time.perf_counter() - t0}  # fmt: skip
+            result.history.append(row)
+            if on_epoch:
+                on_epoch(row)
+            bar.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}")
+            if val_loss < result.best_val_loss:
+                result.best_val_loss, result.best_epoch, bad = val_loss, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += 1
+                if bad >= patience:
+                    result.stopped_early = True
+                    break
+        model.load_state_dict(best_state)
+        return result
 
 
 # ================================================================================ downstream
@@ -293,17 +297,23 @@ def class_weights(y: np.ndarray | Tensor, n_classes: int = 2) -> Tensor:
 
 
 def predict_proba(
-    model: nn.Module, x: np.ndarray | Tensor, batch_size: int = EVAL_BATCH, fold: bool = True
+    model: nn.Module,
+    x: np.ndarray | Tensor,
+    batch_size: int = EVAL_BATCH,
+    fold: bool = True,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Softmax probabilities (n, n_classes) in eval mode.
 
     ``fold`` scores with :func:`~ecglatent.models.siliconet.inference_copy` (BatchNorm folded
     into the convolutions, same function); pass False for a model that is folded already.
+    ``precision`` ('fp32' or 'bf16') is the embedding's; probabilities are float32 either way.
     """
     xt = _as_tensor(x, next(model.parameters()).device)
     model.eval()
-    net = inference_copy(model) if fold else model
-    return torch.softmax(_batched(net, xt, batch_size), dim=1).cpu().numpy()
+    with embeddings_in(model, precision):
+        net = inference_copy(model) if fold else model
+        return torch.softmax(_batched(net, xt, batch_size), dim=1).cpu().numpy()
 
 
 def predict(model: nn.Module, x: np.ndarray | Tensor, threshold: float = 0.5) -> np.ndarray:
@@ -331,6 +341,7 @@ def train_classifier(
     device: torch.device | str = "cpu",
     on_epoch: EpochCallback | None = None,
     progress: bool = True,
+    precision: str = "fp32",
 ) -> ClassifierResult:
     """Train one Table 1 configuration on (n, 1, T) beats; early stopping on validation F1 of V.
 
@@ -338,83 +349,92 @@ def train_classifier(
     classifier), cosine decay per epoch over ``schedule_epochs``. A frozen embedding is run once
     to precompute features (it is in eval mode, so this is exact and ~10× faster). With
     ``tune_threshold`` the decision threshold on P(V) maximising validation F1 at the best epoch
-    is returned; otherwise 0.5 (the paper's argmax). History rows: epoch, train_loss, val_loss,
-    val_f1, val_se, val_ppv, lr_embedding, lr_classifier, seconds.
+    is returned; otherwise 0.5 (the paper's argmax). ``precision`` ('fp32' or 'bf16') is the
+    embedding's, in training, validation and frozen features; the returned model is float32.
+    History rows: epoch, train_loss, val_loss, val_f1, val_se, val_ppv, lr_embedding,
+    lr_classifier, seconds.
     """
     cfg = _config(config)
     dev = torch.device(device)
     model = build_classifier(cfg, pretrained_embedding, n_classes, seed).to(dev)
-    xtr, xva = _as_tensor(train_x, dev), _as_tensor(val_x, dev)
-    ytr = _as_tensor(train_y, dev, torch.long)
-    yva_np = np.asarray(val_y.cpu() if isinstance(val_y, Tensor) else val_y)
-    if not (yva_np == 1).any():
-        raise ValueError("the validation set holds no positive (V) beat: F1 cannot pick an epoch")
-    yva = _as_tensor(yva_np, dev, torch.long)
-    if cfg.recalibrate_bn and not cfg.train_embedding:
-        recalibrate_batchnorm(model.embedding, xtr)
-    head: nn.Module = model
-    if not cfg.train_embedding:
-        # the frozen embedding is a fixed function: compute its features once
-        model.eval()
-        features = inference_copy(model.embedding)
-        xtr, xva = _batched(features, xtr), _batched(features, xva)
-        head = model.classifier
-    groups = [
-        {"params": model.classifier.parameters(), "lr": cfg.lr_classifier, "name": "classifier"}
-    ]
-    if cfg.train_embedding:
-        groups.append(
-            {"params": model.embedding.parameters(), "lr": cfg.lr_embedding, "name": "embedding"}
+    with embeddings_in(model, precision):
+        xtr, xva = _as_tensor(train_x, dev), _as_tensor(val_x, dev)
+        ytr = _as_tensor(train_y, dev, torch.long)
+        yva_np = np.asarray(val_y.cpu() if isinstance(val_y, Tensor) else val_y)
+        if not (yva_np == 1).any():
+            raise ValueError(
+                "the validation set holds no positive (V) beat: F1 cannot pick an epoch"
+            )
+        yva = _as_tensor(yva_np, dev, torch.long)
+        if cfg.recalibrate_bn and not cfg.train_embedding:
+            recalibrate_batchnorm(model.embedding, xtr)
+        head: nn.Module = model
+        if not cfg.train_embedding:
+            # the frozen embedding is a fixed function: compute its features once
+            model.eval()
+            features = inference_copy(model.embedding)
+            xtr, xva = _batched(features, xtr), _batched(features, xva)
+            head = model.classifier
+        groups = [
+            {"params": model.classifier.parameters(), "lr": cfg.lr_classifier, "name": "classifier"}
+        ]
+        if cfg.train_embedding:
+            groups.append(
+                {
+                    "params": model.embedding.parameters(),
+                    "lr": cfg.lr_embedding,
+                    "name": "embedding",
+                }
+            )
+        opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda e: _cosine_factor(e, schedule_epochs, cfg.final_lr_factor)
         )
-    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda e: _cosine_factor(e, schedule_epochs, cfg.final_lr_factor)
-    )
-    weight = class_weights(ytr, n_classes).to(dev) if weighted_loss else None
-    gen = torch.Generator().manual_seed(seed)
-    result = ClassifierResult(model=model, config=cfg)
-    best_state = copy.deepcopy(model.state_dict())
-    best_p = np.empty(0)
-    bad = 0
-    bar = tqdm(range(max_epochs), desc=cfg.name, unit="ep", disable=not progress)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        model.train()
-        total, n = torch.zeros((), dtype=torch.float64, device=dev), 0
-        for idx in _batches(len(xtr), batch_size, gen):
-            idx = idx.to(dev)
-            loss = F.cross_entropy(head(xtr[idx]), ytr[idx], weight=weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach().double() * len(idx)
-            n += len(idx)
-        lrs = {g["name"]: g["lr"] for g in opt.param_groups}
-        sched.step()
+        weight = class_weights(ytr, n_classes).to(dev) if weighted_loss else None
+        gen = torch.Generator().manual_seed(seed)
+        result = ClassifierResult(model=model, config=cfg)
+        best_state = copy.deepcopy(model.state_dict())
+        best_p = np.empty(0)
+        bad = 0
+        bar = tqdm(range(max_epochs), desc=cfg.name, unit="ep", disable=not progress)
+        for epoch in bar:
+            t0 = time.perf_counter()
+            model.train()
+            total, n = torch.zeros((), dtype=torch.float64, device=dev), 0
+            for idx in _batches(len(xtr), batch_size, gen):
+                idx = idx.to(dev)
+                loss = F.cross_entropy(head(xtr[idx]), ytr[idx], weight=weight)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.detach().double() * len(idx)
+                n += len(idx)
+            lrs = {g["name"]: g["lr"] for g in opt.param_groups}
+            sched.step()
+            model.eval()
+            logits = _batched(inference_copy(head), xva)
+            val_loss = float(F.cross_entropy(logits, yva, weight=weight))
+            p_pos = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
+            m = beat_metrics(yva_np, (p_pos >= 0.5).astype(np.int64))
+            row = {"epoch": float(epoch), "train_loss": float(total) / max(n, 1), "val_loss": val_loss,
+                   "val_f1": m.f1, "val_se": m.se, "val_ppv": m.ppv,
+                   "lr_embedding": lrs.get("embedding", 0.0), "lr_classifier": lrs["classifier"],
+                   "seconds": time.perf_counter() - t0}  # fmt: skip
+            result.history.append(row)
+            if on_epoch:
+                on_epoch(row)
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_f1=f"{m.f1:.3f}")
+            if m.f1 > result.best_val_f1:
+                result.best_val_f1, result.best_epoch, bad = m.f1, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+                best_p = p_pos
+            else:
+                bad += 1
+                if bad >= patience:
+                    result.stopped_early = True
+                    break
+        model.load_state_dict(best_state)
         model.eval()
-        logits = _batched(inference_copy(head), xva)
-        val_loss = float(F.cross_entropy(logits, yva, weight=weight))
-        p_pos = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
-        m = beat_metrics(yva_np, (p_pos >= 0.5).astype(np.int64))
-        row = {"epoch": float(epoch), "train_loss": float(total) / max(n, 1), "val_loss": val_loss,
-               "val_f1": m.f1, "val_se": m.se, "val_ppv": m.ppv,
-               "lr_embedding": lrs.get("embedding", 0.0), "lr_classifier": lrs["classifier"],
-               "seconds": time.perf_counter() - t0}  # fmt: skip
-        result.history.append(row)
-        if on_epoch:
-            on_epoch(row)
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_f1=f"{m.f1:.3f}")
-        if m.f1 > result.best_val_f1:
-            result.best_val_f1, result.best_epoch, bad = m.f1, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-            best_p = p_pos
-        else:
-            bad += 1
-            if bad >= patience:
-                result.stopped_early = True
-                break
-    model.load_state_dict(best_state)
-    model.eval()
-    if tune_threshold and len(best_p):
-        result.threshold, _ = best_threshold(yva_np, best_p)
-    return result
+        if tune_threshold and len(best_p):
+            result.threshold, _ = best_threshold(yva_np, best_p)
+        return result
