@@ -52,8 +52,8 @@ def say(*a) -> None:
     print(*a, flush=True)
 
 
-def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = 2048, reps: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = float("inf")
     for _ in range(reps):
@@ -161,7 +161,7 @@ def time_steps(steps: dict[str, callable], n: int) -> dict[str, dict[str, float]
     return out
 
 
-def bench_steps(n_steps: int, matmul: float, precision: str) -> list[dict]:
+def bench_steps(n_steps: int, limits: dict[str, float], precision: str) -> list[dict]:
     def vae_loss_fn(m, inp):
         return vae_loss(m(inp[0]), inp[0], beta=4.0, gamma=0.0).total
 
@@ -214,27 +214,31 @@ def bench_steps(n_steps: int, matmul: float, precision: str) -> list[dict]:
         t = time_steps({"old": with_threads(old_fn, old_th), "new": with_threads(new_fn, new_th)},
                        n_steps)  # fmt: skip
         row = {"model": name, "batch": batch, "mflop_per_sample": flops / 1e6}
-        rows.append(rate_row(row, t, batch, flops, matmul))
+        rows.append(rate_row(row, t, batch, flops, limits, precision if bf in name else "fp32"))
     return rows
 
 
-def rate_row(row: dict, t: dict, batch: int, flops: float, matmul: float) -> dict:
+def rate_row(row: dict, t: dict, batch: int, flops: float, limits: dict[str, float],
+             new_precision: str = "fp32") -> dict:  # fmt: skip
     """``row`` with samples/s (fastest quarter, median), GFLOP/s and share of the matmul figure
-    of the old and new path from :func:`time_steps`' timings, and their ratio; printed."""
-    for k in ("old", "new"):
+    of the old and new path from :func:`time_steps`' timings, and their ratio; printed. The
+    old path is float32; the new one's share is of the matmul in its own precision."""
+    row["new_precision"] = new_precision
+    for k, prec in (("old", "fp32"), ("new", new_precision)):
         sps = batch / t[k]["best_quarter_s"]
         row[f"{k}_samples_per_s"] = round(sps, 1)
         row[f"{k}_samples_per_s_median"] = round(batch / t[k]["median_s"], 1)
         row[f"{k}_gflops"] = round(sps * flops / 1e9, 1)
-        row[f"{k}_share_of_matmul"] = round(sps * flops / 1e9 / matmul, 3)
+        row[f"{k}_share_of_matmul"] = round(sps * flops / 1e9 / limits[prec], 3)
     row["speedup"] = round(row["new_samples_per_s"] / row["old_samples_per_s"], 2)
     say(f"    old {row['old_samples_per_s']:.0f}/s, new {row['new_samples_per_s']:.0f}/s "
         f"({row['speedup']}×), {flops / 1e6:.1f} MFLOP/sample, "
-        f"new {row['new_gflops']} GFLOP/s = {row['new_share_of_matmul']:.0%} of matmul")  # fmt: skip
+        f"new {row['new_gflops']} GFLOP/s = {row['new_share_of_matmul']:.0%} of the "
+        f"{new_precision} matmul")  # fmt: skip
     return row
 
 
-def bench_scoring(n_rounds: int, matmul: float, precision: str) -> list[dict]:
+def bench_scoring(n_rounds: int, limits: dict[str, float], precision: str) -> list[dict]:
     """Eval-mode scoring (validation, siliconet-evaluate, serving): the module as trained
     (old) against its BatchNorm-folded inference copy (new), batch 2048; then the folded copy
     at ``precision`` against the old module."""
@@ -269,7 +273,7 @@ def bench_scoring(n_rounds: int, matmul: float, precision: str) -> list[dict]:
         name = "SiliconNet classifier scoring (eval, batch 2048)"
         row = {"model": name + (f" [new: {prec}]" if prec != "fp32" else ""), "batch": 2048,
                "mflop_per_sample_forward": flops / 1e6}  # fmt: skip
-        rows.append(rate_row(row, t, 2048, flops, matmul))
+        rows.append(rate_row(row, t, 2048, flops, limits, prec))
     return rows
 
 
@@ -471,8 +475,12 @@ def main() -> None:
     say(f"threads {torch.get_num_threads()}, torch {torch.__version__}, SiliconNet {precision}")
     matmul = matmul_gflops()
     say(f"[matmul] 2048² fp32: {matmul:.0f} GFLOP/s")
-    steps = [] if args.no_steps else bench_steps(n_steps, matmul, precision)
-    scoring = [] if args.no_steps else bench_scoring(n_steps, matmul, precision)
+    limits = {"fp32": matmul}
+    if precision == "bf16":
+        limits["bf16"] = matmul_gflops(dtype=torch.bfloat16)
+        say(f"[matmul] 2048² bf16: {limits['bf16']:.0f} GFLOP/s")
+    steps = [] if args.no_steps else bench_steps(n_steps, limits, precision)
+    scoring = [] if args.no_steps else bench_scoring(n_steps, limits, precision)
     epochs = [] if args.no_epochs else bench_epochs(args.quick, args.threads, precision)
     matmul_end = matmul_gflops()
     path = write_result(args.out, {
@@ -482,6 +490,7 @@ def main() -> None:
         "load_average": os.getloadavg(), "quick": args.quick, "steps_timed": n_steps,
         "matmul_2048_fp32_gflops": round(max(matmul, matmul_end), 1),
         "matmul_2048_fp32_gflops_start_end": [round(matmul, 1), round(matmul_end, 1)],
+        "matmul_2048_bf16_gflops": round(limits["bf16"], 1) if "bf16" in limits else None,
         "training_step": steps, "scoring": scoring, "epoch_end_to_end": epochs,
         "gpu": "none: no GPU was lent to this task; the CUDA path is untested here",
         "note": "step figures: mean of the fastest quarter of steps, old and new alternating "
