@@ -67,14 +67,19 @@ from ecglatent.sources import cinc2021, incart, mitdb
 from ecglatent.tracking import registry, runs
 from ecglatent.training.device import pick_device, set_threads
 from ecglatent.training.precision import embeddings_in, resolve_precision
-from ecglatent.training.simsiam import CONFIGS, predict_proba, pretrain_simsiam, train_classifier
+from ecglatent.training.simsiam import (
+    CONFIGS,
+    _batched,
+    predict_proba,
+    pretrain_simsiam,
+    train_classifier,
+)
 
 log = logging.getLogger(__name__)
 
 EXAMPLE_SECONDS = 10.0
 CINC_GROUP_BASE = 10**9  # PTB-XL patient ids stay below it
 SCORE_NAME = "val_f1"  # the registry tag that holds a beat classifier's score
-EVAL_BATCH = 2048
 
 
 # ====================================================================================== beats
@@ -386,7 +391,7 @@ def _max_epochs(dc, config: str) -> int:
 
 def _train_one(params: Params, paths: SiliconPaths, config: str, seed: int, train: BeatSet,
                val: BeatSet, embedding, pre_run: str, device: torch.device,
-               precision: str = "fp32") -> dict[str, Any]:  # fmt: skip
+               precision: str) -> dict[str, Any]:  # fmt: skip
     cfg = params.siliconet
     dc = cfg.downstream
     run_params = {"config": config, "seed": seed, "table1": asdict(CONFIGS[config]),
@@ -554,12 +559,13 @@ def _test_sets(
 
 
 def _load_classifier(path: Path, device: torch.device) -> tuple[BeatClassifier, dict[str, Any]]:
+    """A saved downstream model, only scored from here on: BatchNorm folded once, at load."""
     if not path.exists():
         raise EcglatentError(f"{path} not found: re-run `ecglatent siliconet-downstream`")
     saved = torch.load(path, map_location="cpu", weights_only=False)
     model = BeatClassifier()
     model.load_state_dict(saved["state_dict"])
-    return model.to(device).eval(), saved
+    return inference_copy(model.to(device)), saved
 
 
 def _embedding_key(model: BeatClassifier) -> str:
@@ -570,20 +576,18 @@ def _embedding_key(model: BeatClassifier) -> str:
 
 
 def _probability_v(model: BeatClassifier, beats: BeatSet, cache: dict, set_name: str,
-                   config: str, precision: str = "fp32") -> np.ndarray:  # fmt: skip
-    """P(V) per beat, the embedding at ``precision``. A frozen pretrained embedding is shared by
-    every seed of its configuration, so its features are computed once per test set."""
+                   config: str, precision: str) -> np.ndarray:  # fmt: skip
+    """P(V) per beat from a folded model (:func:`_load_classifier`), the embedding at
+    ``precision``. A frozen pretrained embedding is shared by every seed of its configuration,
+    so its features are computed once per test set."""
     cfg = CONFIGS[config]
     if cfg.train_embedding or not cfg.pretrained:
-        return predict_proba(model, beats.x, precision=precision)[:, 1]
-    dev = next(model.parameters()).device
+        return predict_proba(model, beats.x, fold=False, precision=precision)[:, 1]
     key = (_embedding_key(model), set_name)
     with torch.no_grad(), embeddings_in(model, precision):
         if key not in cache:
-            x = torch.as_tensor(beats.x, device=dev)
-            features = inference_copy(model.embedding)
-            cache[key] = torch.cat([features(x[s : s + EVAL_BATCH])
-                                    for s in range(0, len(x), EVAL_BATCH)])  # fmt: skip
+            x = torch.as_tensor(beats.x, device=next(model.parameters()).device)
+            cache[key] = _batched(model.embedding, x)
         return torch.softmax(model.classifier(cache[key]), dim=1)[:, 1].cpu().numpy()
 
 
