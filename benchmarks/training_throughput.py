@@ -45,6 +45,7 @@ from ecglatent.training import simsiam as new_simsiam  # noqa: E402
 from ecglatent.training import trainer as new_trainer  # noqa: E402
 from ecglatent.training.device import set_threads  # noqa: E402
 from ecglatent.training.losses import vae_loss  # noqa: E402
+from ecglatent.training.optim import make_adamw  # noqa: E402
 from ecglatent.training.precision import embeddings_in, resolve_precision  # noqa: E402
 
 
@@ -71,7 +72,7 @@ def vae_step(mod, leads: int, samples: int, batch: int):
     model = mod.build_small_vae(leads, samples, 2, dropout=0.1).train()
     opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=1e-4)
     if mod is new_vae:
-        opt = new_trainer.make_adamw(model.parameters(), 1e-3, 1e-4)
+        opt = make_adamw(model.parameters(), 1e-3, 1e-4)
     x = torch.randn(batch, leads, samples)
 
     def step():
@@ -87,7 +88,8 @@ def vae_step(mod, leads: int, samples: int, batch: int):
 def classifier_step(mod, batch: int, precision: str = "fp32"):
     torch.manual_seed(0)
     model = mod.BeatClassifier().train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    opt = (make_adamw if mod is new_sil else torch.optim.AdamW)(model.parameters(), lr=1e-3,
+                                                               weight_decay=1e-2)  # fmt: skip
     x = torch.randn(batch, 1, new_sil.BEAT_SAMPLES)
     y = torch.randint(0, 2, (batch,))
 
@@ -104,7 +106,8 @@ def classifier_step(mod, batch: int, precision: str = "fp32"):
 def simsiam_step(mod, batch: int, precision: str = "fp32"):
     torch.manual_seed(0)
     model = mod.SimSiam().train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    opt = (make_adamw if mod is new_sil else torch.optim.AdamW)(model.parameters(), lr=1e-3,
+                                                               weight_decay=1e-2)  # fmt: skip
     x1, x2 = torch.randn(batch, 1, 301), torch.randn(batch, 1, 301)
 
     def step():

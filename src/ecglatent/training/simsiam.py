@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ecglatent.datasets.single_lead import sample_two_leads
 from ecglatent.evaluation.beat_metrics import beat_metrics, best_threshold
 from ecglatent.models.siliconet import BeatClassifier, SiliconEmbedding, SimSiam, inference_copy
+from ecglatent.training.optim import make_adamw
 from ecglatent.training.precision import embeddings_in
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ def pretrain_simsiam(
         gen = torch.Generator().manual_seed(seed)
         rng = np.random.default_rng(seed)
         v1, v2 = sample_two_leads(val, np.random.default_rng(seed + 1))
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        opt = make_adamw(model.parameters(), lr=lr, weight_decay=weight_decay)
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=lr_step_epochs, gamma=lr_gamma)
         result = PretrainResult(model=model)
         best_state = copy.deepcopy(model.state_dict())
@@ -386,7 +387,7 @@ def train_classifier(
                     "name": "embedding",
                 }
             )
-        opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
+        opt = make_adamw(groups, weight_decay=weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda e: _cosine_factor(e, schedule_epochs, cfg.final_lr_factor)
         )

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from ecglatent.models.small_vae import TaskVAE
 from ecglatent.training.losses import vae_loss
+from ecglatent.training.optim import make_adamw
 
 log = logging.getLogger(__name__)
 PHASES = ("pretrain", "finetune_head", "finetune")
@@ -152,16 +153,6 @@ def _loss_over(
             sums = v if sums is None else sums + v
             n_total += b
     return _as_row(sums, n_total)
-
-
-def make_adamw(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW, fused (one kernel over all parameters) where torch has that for the device."""
-    params = list(params)
-    fused = bool(params) and all(
-        p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64)
-        for p in params
-    )
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
 
 def fit_phase(
