@@ -168,12 +168,21 @@ def markdown(results: pd.DataFrame, index: pd.DataFrame, champion: dict[str, Any
 def limits(ctx: ReportContext, n_ds2_records: int = 22) -> list[str]:
     """What the SiliconNet figures rest on (issue 12): units of uncertainty and their limits."""
     n = len(ctx.seeds)
+    shared = []
+    if ctx.pretrain_beats is not None:
+        shared = [
+            "Every seed's pretrained, finetune and 2lr models start from the same SimSiam "
+            "pretraining run: the spreads and tests do not include that run's own randomness, so "
+            "a difference involving those configurations describes this one pretrained "
+            "embedding, and another pretraining run can move it by more than the seeds do."
+        ]
     return [
         f"Spreads (Q1–Q3) and paired tests are over {n} seed(s): they show how much training "
         "randomness (initialisation, the seed's DS1 sample, batch order) moves DS2 F1. They do "
         f"not cover the choice of patients: DS2 is {n_ds2_records} records (patients), and one "
         "model's F1 pools the scored beats of those records, so the records with many V beats "
         "weigh most.",
+        *shared,
         "A configuration that beats another across seeds does so on these patients; whether it "
         "would on other patients, devices or leads is not tested here. No correction for the "
         "number of pairwise comparisons.",
