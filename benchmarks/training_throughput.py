@@ -67,12 +67,16 @@ def matmul_gflops(n: int = 2048, reps: int = 10, dtype: torch.dtype = torch.floa
 # ------------------------------------------------------------------------------ training steps
 
 
+def adamw(mod, params, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """The optimiser of ``mod``'s code path: the current (fused) one, or the legacy loop."""
+    make = make_adamw if mod in (new_vae, new_sil) else torch.optim.AdamW
+    return make(params, lr=lr, weight_decay=weight_decay)
+
+
 def vae_step(mod, leads: int, samples: int, batch: int):
     torch.manual_seed(0)
     model = mod.build_small_vae(leads, samples, 2, dropout=0.1).train()
-    opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=1e-4)
-    if mod is new_vae:
-        opt = make_adamw(model.parameters(), 1e-3, 1e-4)
+    opt = adamw(mod, model.parameters(), 1e-3, 1e-4)
     x = torch.randn(batch, leads, samples)
 
     def step():
@@ -88,8 +92,7 @@ def vae_step(mod, leads: int, samples: int, batch: int):
 def classifier_step(mod, batch: int, precision: str = "fp32"):
     torch.manual_seed(0)
     model = mod.BeatClassifier().train()
-    opt = (make_adamw if mod is new_sil else torch.optim.AdamW)(model.parameters(), lr=1e-3,
-                                                               weight_decay=1e-2)  # fmt: skip
+    opt = adamw(mod, model.parameters(), 1e-3, 1e-2)
     x = torch.randn(batch, 1, new_sil.BEAT_SAMPLES)
     y = torch.randint(0, 2, (batch,))
 
@@ -106,8 +109,7 @@ def classifier_step(mod, batch: int, precision: str = "fp32"):
 def simsiam_step(mod, batch: int, precision: str = "fp32"):
     torch.manual_seed(0)
     model = mod.SimSiam().train()
-    opt = (make_adamw if mod is new_sil else torch.optim.AdamW)(model.parameters(), lr=1e-3,
-                                                               weight_decay=1e-2)  # fmt: skip
+    opt = adamw(mod, model.parameters(), 1e-3, 1e-2)
     x1, x2 = torch.randn(batch, 1, 301), torch.randn(batch, 1, 301)
 
     def step():
