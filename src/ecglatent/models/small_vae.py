@@ -106,8 +106,8 @@ def dropout_mask_cpu(x: Tensor, p: float) -> Tensor:
     checkpoint's saved RNG state) still fixes every mask. One stream on the calling thread, so
     the mask does not depend on the thread count. (Two chunks on two threads were slower inside
     a training step: the second competes with torch's own worker thread.) PCG64 gives 64
-    random bits per draw, four 16-bit uniforms, ~0.2 ns each against ~12 ns for one element of
-    torch's CPU ``bernoulli_`` (a serial Mersenne Twister).
+    random bits per draw, four 16-bit uniforms: a whole mask took ~1.1 ns per element here,
+    against ~10 ns for one element of torch's CPU ``bernoulli_`` (a serial Mersenne Twister).
     """
     n = x.numel()
     raw = _seeded_pcg64().random_raw((n + 3) // 4).view(np.uint16)[:n]
